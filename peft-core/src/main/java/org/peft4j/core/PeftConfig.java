@@ -1,0 +1,389 @@
+package org.peft4j.core;
+
+import ai.djl.ndarray.types.DataType;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+
+import org.peft4j.core.config.JsonConfigReader;
+import org.peft4j.core.io.AtomicFiles;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.stream.Stream;
+
+/**
+ * The immutable description of an adapter, written to and read from JSON in the Hugging Face PEFT
+ * format ({@code adapter_config.json}), and read from the seed's PaddleNLP files.
+ *
+ * <p>Fields shared by all methods: {@code peft_type} (which selects the subclass on read), {@code
+ * task_type}, {@code base_model_name_or_path}, and two of peft4j's: {@code dtype} of the adapter
+ * weights ({@code float32} or {@code float16}; {@code bfloat16} is refused because DJL's PyTorch
+ * engine terminates the JVM on it) and {@code tensor_parallel_degree}.
+ *
+ * <p>Reading keeps unknown fields out with a logged warning, so that files of newer versions load;
+ * fields that would change the result in a way peft4j does not implement are refused instead.
+ */
+public abstract class PeftConfig {
+
+    /** The config file of the Hugging Face PEFT format. */
+    public static final String CONFIG_FILE = "adapter_config.json";
+
+    private static final ObjectMapper JSON =
+            new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+
+    private final String taskType;
+    private final String baseModelNameOrPath;
+    private final DataType dtype;
+    private final int tensorParallelDegree;
+
+    /**
+     * Copies and validates the shared fields.
+     *
+     * @param builder the builder holding them
+     * @throws IllegalArgumentException if a shared field is invalid
+     */
+    protected PeftConfig(BaseBuilder<?> builder) {
+        this.taskType = builder.taskType;
+        this.baseModelNameOrPath = builder.baseModelNameOrPath;
+        this.dtype = checkDtype(builder.dtype);
+        if (builder.tensorParallelDegree < 1) {
+            throw new IllegalArgumentException(
+                    "tensor_parallel_degree must be >= 1 (or -1 for none, as PaddleNLP writes),"
+                            + " got "
+                            + builder.tensorParallelDegree);
+        }
+        this.tensorParallelDegree = builder.tensorParallelDegree;
+    }
+
+    /**
+     * Returns the method's {@code peft_type}.
+     *
+     * @return for example {@code "LORA"}
+     */
+    public abstract String getPeftType();
+
+    /**
+     * Returns the task the adapter was trained for, as Hugging Face names it.
+     *
+     * @return for example {@code "CAUSAL_LM"}, or {@code null} when not given
+     */
+    public String getTaskType() {
+        return taskType;
+    }
+
+    /**
+     * Returns the name or path of the base model the adapter belongs to.
+     *
+     * @return the name, or {@code null} when not given
+     */
+    public String getBaseModelNameOrPath() {
+        return baseModelNameOrPath;
+    }
+
+    /**
+     * Returns the type of the adapter's weights.
+     *
+     * @return {@link DataType#FLOAT32} or {@link DataType#FLOAT16}
+     */
+    public DataType getDtype() {
+        return dtype;
+    }
+
+    /**
+     * Returns the tensor-parallel degree the adapter is sharded for.
+     *
+     * @return 1 for a single process
+     */
+    public int getTensorParallelDegree() {
+        return tensorParallelDegree;
+    }
+
+    /**
+     * Writes the method's own fields.
+     *
+     * @param json the object to add the fields to
+     */
+    protected abstract void writeFields(ObjectNode json);
+
+    /**
+     * Returns the config as a JSON object: {@code peft_type} first, then the shared fields, then
+     * the method's.
+     *
+     * @return a new JSON object
+     */
+    public ObjectNode toJson() {
+        ObjectNode json = JSON.createObjectNode();
+        json.put("peft_type", getPeftType());
+        json.put("task_type", taskType);
+        json.put("base_model_name_or_path", baseModelNameOrPath);
+        json.put("inference_mode", true);
+        writeFields(json);
+        json.put("dtype", dtypeName(dtype));
+        json.put("tensor_parallel_degree", tensorParallelDegree);
+        return json;
+    }
+
+    /**
+     * Returns the config as indented JSON text.
+     *
+     * @return the text of {@link #toJson()}
+     */
+    public String toJsonString() {
+        try {
+            return JSON.writeValueAsString(toJson()) + '\n';
+        } catch (JsonProcessingException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    /**
+     * Writes {@code adapter_config.json} into a directory, atomically.
+     *
+     * @param dir the adapter directory; created when missing
+     * @throws IOException if writing fails; an existing file is then unchanged
+     */
+    public void savePretrained(Path dir) throws IOException {
+        AtomicFiles.writeString(dir.resolve(CONFIG_FILE), toJsonString());
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    public String toString() {
+        return toJsonString();
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    public boolean equals(Object o) {
+        return o instanceof PeftConfig && toJson().equals(((PeftConfig) o).toJson());
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    public int hashCode() {
+        return toJson().hashCode();
+    }
+
+    /**
+     * Reads a config of any method from JSON text, dispatching on {@code peft_type}.
+     *
+     * @param json the text of a JSON object with a {@code peft_type} field
+     * @param source where the text came from, for messages
+     * @return the config of the method named by {@code peft_type}
+     * @throws IllegalArgumentException if the text is malformed, the type unknown or a field invalid
+     */
+    public static PeftConfig fromJson(String json, String source) {
+        JsonConfigReader reader = JsonConfigReader.parse(json, source);
+        String type = reader.optString("peft_type");
+        if (type == null) {
+            throw new IllegalArgumentException(
+                    source + ": field \"peft_type\" is missing; it names the method, e.g. \"LORA\"");
+        }
+        return PeftMethods.forType(type, source).readConfig(reader);
+    }
+
+    /**
+     * Reads the config of the adapter saved in a directory: {@code adapter_config.json}, or one of
+     * the seed's files ({@code lora_config.json}, {@code prefix_config.json}).
+     *
+     * @param dir an adapter directory, or a config file
+     * @return the config
+     * @throws NoSuchFileException if the directory holds no config file; the message lists what it
+     *     holds
+     * @throws IOException if the file cannot be read
+     * @throws IllegalArgumentException if the file is malformed or a field invalid
+     */
+    public static PeftConfig fromPretrained(Path dir) throws IOException {
+        if (Files.isRegularFile(dir)) {
+            return readFile(dir);
+        }
+        Path file = findConfigFile(dir);
+        return readFile(file);
+    }
+
+    /**
+     * Finds the config file of an adapter directory.
+     *
+     * @param dir an adapter directory
+     * @return {@code adapter_config.json}, or the first legacy file a method recognises
+     * @throws NoSuchFileException if there is none; the message lists what the directory holds
+     */
+    public static Path findConfigFile(Path dir) throws IOException {
+        if (!Files.isDirectory(dir)) {
+            throw new NoSuchFileException(dir.toString(), null, "no such adapter directory");
+        }
+        List<String> candidates = new ArrayList<>();
+        candidates.add(CONFIG_FILE);
+        for (PeftMethod method : PeftMethods.all()) {
+            candidates.addAll(method.getLegacyConfigFiles());
+        }
+        for (String name : candidates) {
+            Path file = dir.resolve(name);
+            if (Files.isRegularFile(file)) {
+                return file;
+            }
+        }
+        List<String> present = new ArrayList<>();
+        try (Stream<Path> files = Files.list(dir)) {
+            files.forEach(p -> present.add(p.getFileName().toString()));
+        }
+        throw new NoSuchFileException(
+                dir.toString(),
+                null,
+                "holds none of the adapter config files " + candidates + "; it holds " + present);
+    }
+
+    private static PeftConfig readFile(Path file) throws IOException {
+        JsonConfigReader reader = JsonConfigReader.read(file);
+        String type = reader.optString("peft_type");
+        if (type != null) {
+            return PeftMethods.forType(type, file.toString()).readConfig(reader);
+        }
+        String name = file.getFileName().toString();
+        for (PeftMethod method : PeftMethods.all()) {
+            if (method.getLegacyConfigFiles().contains(name)) {
+                return method.readConfig(reader);
+            }
+        }
+        throw new IllegalArgumentException(
+                file + ": field \"peft_type\" is missing; it names the method, e.g. \"LORA\"");
+    }
+
+    /**
+     * Names a data type as configs write it.
+     *
+     * @param type a data type
+     * @return for example {@code "float32"}
+     */
+    public static String dtypeName(DataType type) {
+        return type.name().toLowerCase(Locale.ROOT);
+    }
+
+    private static DataType checkDtype(DataType type) {
+        if (type == DataType.BFLOAT16) {
+            throw new IllegalArgumentException(
+                    "dtype bfloat16 is not supported: DJL's PyTorch engine terminates the JVM on"
+                            + " bfloat16 arrays; use float32 or float16");
+        }
+        if (type != DataType.FLOAT32 && type != DataType.FLOAT16) {
+            throw new IllegalArgumentException(
+                    "dtype must be float32 or float16, got " + dtypeName(type));
+        }
+        return type;
+    }
+
+    /**
+     * The builder of the shared fields; each method's builder extends it.
+     *
+     * @param <B> the concrete builder type, returned by every setter
+     */
+    public abstract static class BaseBuilder<B extends BaseBuilder<B>> {
+
+        String taskType;
+        String baseModelNameOrPath;
+        DataType dtype = DataType.FLOAT32;
+        int tensorParallelDegree = 1;
+
+        /** Creates a builder with the defaults of every shared field. */
+        protected BaseBuilder() {}
+
+        /**
+         * Returns this builder as its concrete type.
+         *
+         * @return {@code this}
+         */
+        protected abstract B self();
+
+        /**
+         * Sets the task, as Hugging Face names it ({@code "CAUSAL_LM"}, ...).
+         *
+         * @param taskType the task; default none
+         * @return this builder
+         */
+        public B optTaskType(String taskType) {
+            this.taskType = taskType;
+            return self();
+        }
+
+        /**
+         * Sets the name or path of the base model.
+         *
+         * @param baseModelNameOrPath the name; default none
+         * @return this builder
+         */
+        public B optBaseModelNameOrPath(String baseModelNameOrPath) {
+            this.baseModelNameOrPath = baseModelNameOrPath;
+            return self();
+        }
+
+        /**
+         * Sets the type of the adapter's weights.
+         *
+         * @param dtype {@link DataType#FLOAT32} (default) or {@link DataType#FLOAT16}
+         * @return this builder
+         */
+        public B optDtype(DataType dtype) {
+            this.dtype = dtype;
+            return self();
+        }
+
+        /**
+         * Sets the tensor-parallel degree.
+         *
+         * @param degree at least 1 (default 1); -1, PaddleNLP's "not parallel", means 1
+         * @return this builder
+         */
+        public B optTensorParallelDegree(int degree) {
+            this.tensorParallelDegree = degree == -1 ? 1 : degree;
+            return self();
+        }
+
+        /**
+         * Reads the shared fields from JSON.
+         *
+         * @param reader the JSON object
+         * @return this builder
+         * @throws IllegalArgumentException if a shared field has the wrong type or value
+         */
+        public B readShared(JsonConfigReader reader) {
+            optTaskType(reader.optString("task_type"));
+            optBaseModelNameOrPath(reader.optString("base_model_name_or_path"));
+            String dtypeName = reader.optString("dtype");
+            if (dtypeName != null) {
+                optDtype(parseDtype(reader, dtypeName));
+            }
+            Integer degree = reader.optInt("tensor_parallel_degree");
+            if (degree != null) {
+                optTensorParallelDegree(degree);
+            }
+            reader.ignore("inference_mode", "peft4j decides per call whether it trains");
+            reader.ignore("revision", "the base model is given by the caller");
+            reader.ignore("peft_version", "informational");
+            reader.ignore("auto_mapping", "informational");
+            return self();
+        }
+
+        private static DataType parseDtype(JsonConfigReader reader, String name) {
+            switch (name) {
+                case "float32":
+                    return DataType.FLOAT32;
+                case "float16":
+                    return DataType.FLOAT16;
+                case "bfloat16":
+                    return DataType.BFLOAT16;
+                default:
+                    throw reader.invalid(
+                            "dtype", "must be \"float32\" or \"float16\", found \"" + name + "\"");
+            }
+        }
+    }
+}

@@ -1,0 +1,215 @@
+package org.peft4j.core;
+
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.nn.AbstractBlock;
+import ai.djl.nn.Block;
+import ai.djl.nn.Parameter;
+import ai.djl.training.ParameterStore;
+import ai.djl.util.PairList;
+
+import org.peft4j.core.tree.BlockPaths;
+
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.Locale;
+import java.util.Map;
+
+/**
+ * A base model with an adapter, itself a DJL {@link Block}: it drops into {@code Model.setBlock},
+ * {@code Trainer} and {@code Predictor} unchanged, and its forward pass is the base model's forward
+ * pass with the adapter in it.
+ *
+ * <p>The base model is this block's only child ({@code base_model}); paths reported by this class
+ * are logical paths inside the base model (see {@link BlockPaths}), the paths that target patterns
+ * match and that saved adapters use after their {@code base_model.model.} prefix.
+ */
+public abstract class PeftModel extends AbstractBlock {
+
+    /** The weights file of the Hugging Face PEFT format. */
+    public static final String WEIGHTS_FILE = "adapter_model.safetensors";
+
+    /** The prefix Hugging Face PEFT puts before a base-model path in saved keys. */
+    public static final String KEY_PREFIX = "base_model.model.";
+
+    private static final byte VERSION = 1;
+
+    private final Block baseModel;
+
+    /**
+     * Wraps a base model.
+     *
+     * @param baseModel the model to adapt; it becomes this block's child
+     * @throws IllegalArgumentException if the base model is itself a {@code PeftModel}
+     */
+    protected PeftModel(Block baseModel) {
+        super(VERSION);
+        if (baseModel instanceof PeftModel) {
+            throw new IllegalArgumentException(
+                    "the base model is already a "
+                            + baseModel.getClass().getSimpleName()
+                            + "; wrap its getBaseModel() or merge it first");
+        }
+        this.baseModel = addChildBlock("base_model", baseModel);
+    }
+
+    /**
+     * Returns the wrapped model, with the adapter's layers inside it.
+     *
+     * @return the base model
+     */
+    public Block getBaseModel() {
+        return baseModel;
+    }
+
+    /**
+     * Returns the adapter's config.
+     *
+     * @return the config
+     */
+    public abstract PeftConfig getPeftConfig();
+
+    /**
+     * Writes the adapter in the Hugging Face PEFT format: {@code adapter_config.json} and {@code
+     * adapter_model.safetensors}, each atomically (weights first, so that a crash between the two
+     * never pairs a new config with old weights of another shape unnoticed).
+     *
+     * @param dir the directory; created when missing; other files in it are left alone
+     * @throws IOException if writing fails
+     */
+    public abstract void savePretrained(Path dir) throws IOException;
+
+    /**
+     * Opens a scope in which the model computes exactly what the base model computes.
+     *
+     * @return the scope; closing it re-enables the adapter
+     */
+    public abstract AdapterScope disableAdapter();
+
+    /**
+     * Lists every parameter of the base model and adapter by logical path.
+     *
+     * @return an ordered, unmodifiable map; shared parameters appear once
+     */
+    public Map<String, Parameter> getNamedParameters() {
+        return BlockPaths.parameters(baseModel);
+    }
+
+    /**
+     * Lists the parameters that require a gradient, the ones an optimizer updates.
+     *
+     * @return an ordered, unmodifiable map from logical path to parameter
+     */
+    public Map<String, Parameter> getTrainableParameters() {
+        Map<String, Parameter> out = new LinkedHashMap<>();
+        getNamedParameters()
+                .forEach(
+                        (path, parameter) -> {
+                            if (parameter.requiresGradient()) {
+                                out.put(path, parameter);
+                            }
+                        });
+        return Collections.unmodifiableMap(out);
+    }
+
+    /**
+     * Counts the elements of the trainable parameters.
+     *
+     * @return the number of trainable scalars
+     * @throws IllegalStateException if a parameter's shape is not yet known
+     */
+    public long countTrainableParameters() {
+        return count(getTrainableParameters());
+    }
+
+    /**
+     * Counts the elements of all parameters, base and adapter.
+     *
+     * @return the number of scalars
+     * @throws IllegalStateException if a parameter's shape is not yet known
+     */
+    public long countAllParameters() {
+        return count(getNamedParameters());
+    }
+
+    /**
+     * Returns the line that {@link #printTrainableParameters()} prints, in Hugging Face's format.
+     *
+     * @return for example {@code "trainable params: 4,194,304 || all params: 6,742,609,920 ||
+     *     trainable%: 0.0622"}
+     */
+    public String trainableParametersSummary() {
+        long trainable = countTrainableParameters();
+        long all = countAllParameters();
+        double percent = all == 0 ? 0 : 100.0 * trainable / all;
+        return String.format(
+                Locale.ROOT,
+                "trainable params: %,d || all params: %,d || trainable%%: %.4f",
+                trainable,
+                all,
+                percent);
+    }
+
+    /** Prints {@link #trainableParametersSummary()} to standard output. */
+    public void printTrainableParameters() {
+        System.out.println(trainableParametersSummary()); // NOPMD: the method's purpose
+    }
+
+    private static long count(Map<String, Parameter> parameters) {
+        long total = 0;
+        for (Map.Entry<String, Parameter> entry : parameters.entrySet()) {
+            Shape shape = entry.getValue().getShape();
+            if (shape == null) {
+                throw new IllegalStateException(
+                        "parameter "
+                                + entry.getKey()
+                                + " has no shape yet; initialize the model before counting");
+            }
+            total += shape.size();
+        }
+        return total;
+    }
+
+    /**
+     * Wraps a base model with the adapter saved in a directory, whatever its method.
+     *
+     * @param base the base model, initialised with its weights
+     * @param dir an adapter directory ({@code adapter_config.json} or a seed config file, and the
+     *     weights)
+     * @return the adapted model
+     * @throws IOException if the adapter cannot be read
+     * @throws IllegalArgumentException if the adapter does not fit the model; the message names the
+     *     key or path
+     */
+    public static PeftModel fromPretrained(Block base, Path dir) throws IOException {
+        PeftConfig config = PeftConfig.fromPretrained(dir);
+        return PeftMethods.forType(config.getPeftType(), dir.toString()).fromPretrained(base, dir);
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    protected NDList forwardInternal(
+            ParameterStore parameterStore,
+            NDList inputs,
+            boolean training,
+            PairList<String, Object> params) {
+        return baseModel.forward(parameterStore, inputs, training, params);
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    public Shape[] getOutputShapes(Shape[] inputShapes) {
+        return baseModel.getOutputShapes(inputShapes);
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    protected void initializeChildBlocks(
+            NDManager manager, DataType dataType, Shape... inputShapes) {
+        baseModel.initialize(manager, dataType, inputShapes);
+    }
+}
