@@ -365,10 +365,11 @@ public abstract class PeftConfig {
             if (degree != null) {
                 optTensorParallelDegree(degree);
             }
-            reader.ignore("inference_mode", "peft4j decides per call whether it trains");
-            reader.ignore("revision", "the base model is given by the caller");
-            reader.ignore("peft_version", "informational");
-            reader.ignore("auto_mapping", "informational");
+            // Informational for peft4j: the caller supplies the base model and the mode.
+            reader.skip("inference_mode");
+            reader.skip("revision");
+            reader.skip("peft_version");
+            reader.skip("auto_mapping");
             return self();
         }
 

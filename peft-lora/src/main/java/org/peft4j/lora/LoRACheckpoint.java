@@ -56,6 +56,17 @@ final class LoRACheckpoint {
             LoRAModel model = new LoRAModel(base, config);
             try {
                 Map<String, Parameter> state = model.adapterState();
+                for (Map.Entry<String, Parameter> entry : state.entrySet()) {
+                    if (!entry.getValue().isInitialized()) {
+                        throw new IllegalStateException(
+                                "cannot load "
+                                        + file
+                                        + ": the base model's parameter "
+                                        + entry.getKey()
+                                        + " is not initialised; load or initialise the base"
+                                        + " model's weights first");
+                    }
+                }
                 checkFits(file, reader.getTensors(), state);
                 copy(reader, state);
                 return model;

@@ -471,6 +471,7 @@ public final class LoRAConfig extends PeftConfig {
         reader.ignore("eva_config", "EVA initialisation applies only when creating an adapter");
         reader.ignore("corda_config", "CorDA initialisation applies only when creating an adapter");
         reader.ignore("runtime_config", "informational");
+        reader.ignore("megatron_core", "names the Megatron module, used only with megatron_config");
         reader.ignore("lora_bias", "a LoRA bias term is not implemented");
     }
 

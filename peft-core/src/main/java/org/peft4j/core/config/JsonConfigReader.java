@@ -254,6 +254,15 @@ public final class JsonConfigReader {
     }
 
     /**
+     * Marks a field as read without using it: informational fields such as {@code peft_version}.
+     *
+     * @param key the field name
+     */
+    public void skip(String key) {
+        read.add(key);
+    }
+
+    /**
      * Logs a warning naming every field that nothing read.
      *
      * @return the names of those fields
