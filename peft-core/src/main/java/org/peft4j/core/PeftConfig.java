@@ -179,14 +179,17 @@ public abstract class PeftConfig {
      * @param json the text of a JSON object with a {@code peft_type} field
      * @param source where the text came from, for messages
      * @return the config of the method named by {@code peft_type}
-     * @throws IllegalArgumentException if the text is malformed, the type unknown or a field invalid
+     * @throws IllegalArgumentException if the text is malformed, the type unknown or a field
+     *     invalid
      */
     public static PeftConfig fromJson(String json, String source) {
         JsonConfigReader reader = JsonConfigReader.parse(json, source);
         String type = reader.optString("peft_type");
         if (type == null) {
             throw new IllegalArgumentException(
-                    source + ": field \"peft_type\" is missing; it names the method, e.g. \"LORA\"");
+                    source
+                            + ": field \"peft_type\" is missing; it names the method, e.g."
+                            + " \"LORA\"");
         }
         return PeftMethods.forType(type, source).readConfig(reader);
     }

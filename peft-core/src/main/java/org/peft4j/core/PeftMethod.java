@@ -24,8 +24,8 @@ public interface PeftMethod {
     String getPeftType();
 
     /**
-     * Returns the names of config files that hold this method's config without a {@code
-     * peft_type} field, such as PaddleNLP's {@code lora_config.json}.
+     * Returns the names of config files that hold this method's config without a {@code peft_type}
+     * field, such as PaddleNLP's {@code lora_config.json}.
      *
      * @return file names, looked up after {@code adapter_config.json}
      */

@@ -23,9 +23,9 @@ import java.util.Map;
 import java.util.stream.Stream;
 
 /**
- * Saving and loading LoRA adapters in the Hugging Face PEFT format: {@code adapter_config.json}
- * and {@code adapter_model.safetensors} with keys {@code base_model.model.<path>.lora_A.weight}
- * ({@code [r, in]}) and {@code ...lora_B.weight} ({@code [out, r]}), plus trained biases and {@code
+ * Saving and loading LoRA adapters in the Hugging Face PEFT format: {@code adapter_config.json} and
+ * {@code adapter_model.safetensors} with keys {@code base_model.model.<path>.lora_A.weight} ({@code
+ * [r, in]}) and {@code ...lora_B.weight} ({@code [out, r]}), plus trained biases and {@code
  * trainable_modules} parameters under {@code base_model.model.<parameter path>}.
  */
 final class LoRACheckpoint {
@@ -87,7 +87,8 @@ final class LoRACheckpoint {
             files.forEach(p -> present.add(p.getFileName().toString()));
         }
         String hint = "";
-        if (present.contains("adapter_model.bin") || present.contains("lora_model_state.pdparams")) {
+        if (present.contains("adapter_model.bin")
+                || present.contains("lora_model_state.pdparams")) {
             hint =
                     "; pickled PyTorch/Paddle weights cannot be read safely from Java, save them"
                             + " as safetensors (e.g. with safetensors.torch.save_file) under that"

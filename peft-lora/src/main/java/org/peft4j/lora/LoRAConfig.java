@@ -137,8 +137,7 @@ public final class LoRAConfig extends PeftConfig {
         builder.trainableModules = trainableModules;
         builder.useRslora = useRslora;
         builder.initLoraWeights = initLoraWeights;
-        return builder
-                .optTaskType(getTaskType())
+        return builder.optTaskType(getTaskType())
                 .optBaseModelNameOrPath(getBaseModelNameOrPath())
                 .optDtype(getDtype())
                 .optTensorParallelDegree(getTensorParallelDegree());
@@ -372,8 +371,7 @@ public final class LoRAConfig extends PeftConfig {
      *
      * @param dir an adapter directory or a config file
      * @return the config
-     * @throws IOException if no config file can be read; the message lists what the directory
-     *     holds
+     * @throws IOException if no config file can be read; the message lists what the directory holds
      * @throws IllegalArgumentException if the file is malformed, a field invalid, or the adapter
      *     not a LoRA adapter
      */
@@ -409,12 +407,12 @@ public final class LoRAConfig extends PeftConfig {
         }
         if (seed != null && fromSeed == null) {
             throw reader.invalid(
-                    "trainable_bias",
-                    "must be null, \"lora\" or \"all\", found \"" + seed + "\"");
+                    "trainable_bias", "must be null, \"lora\" or \"all\", found \"" + seed + "\"");
         }
         if (fromHf != null && fromSeed != null && fromHf != fromSeed) {
             throw reader.invalid(
-                    "trainable_bias", "(\"" + seed + "\") disagrees with \"bias\" (\"" + hf + "\")");
+                    "trainable_bias",
+                    "(\"" + seed + "\") disagrees with \"bias\" (\"" + hf + "\")");
         }
         TrainableBias bias = fromHf != null ? fromHf : fromSeed;
         if (bias != null) {
@@ -456,14 +454,16 @@ public final class LoRAConfig extends PeftConfig {
         reader.refuseIfSet("layers_pattern", "adapting only some layer indices");
         reader.refuseIfSet("rank_pattern", "per-layer ranks");
         reader.refuseIfSet("alpha_pattern", "per-layer alphas");
-        reader.refuseIfSet("modules_to_save", "whole trained copies of modules (use trainable_modules)");
+        reader.refuseIfSet(
+                "modules_to_save", "whole trained copies of modules (use trainable_modules)");
         reader.refuseIfSet("layer_replication", "layer replication");
         reader.refuseIfSet("megatron_config", "Megatron parallel layers");
         reader.refuseIfSet("use_mora", "MoRA");
         reader.refuseIfSet("lora_use_mixer", "MosLoRA");
         reader.refuseIfSet("pissa", "PiSSA initialisation");
         reader.refuseIfSet("enable_lora_list", "fused QKV layers with per-part LoRA");
-        reader.ignore("lora_plus_scale", "LoRA+ is an optimizer setting; set learning rates instead");
+        reader.ignore(
+                "lora_plus_scale", "LoRA+ is an optimizer setting; set learning rates instead");
         reader.ignore("use_quick_lora", "a PaddleNLP kernel choice");
         reader.ignore("head_dim", "only used by PaddleNLP's fused QKV layers");
         reader.ignore("do_qat", "quantisation-aware training is not implemented");

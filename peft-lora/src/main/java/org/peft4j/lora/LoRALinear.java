@@ -33,9 +33,9 @@ import java.util.List;
  * Linear} fields through which DJL's composites call their children.
  *
  * <p>{@code B A} is never materialised in the forward pass. {@link #merge()} adds {@code s B A} to
- * {@code W} and the forward pass then skips the branch; {@link #unmerge()} subtracts it again, which
- * restores {@code W} to within float rounding. A merged layer refuses to run in training mode,
- * because {@code A} and {@code B} would get no gradient.
+ * {@code W} and the forward pass then skips the branch; {@link #unmerge()} subtracts it again,
+ * which restores {@code W} to within float rounding. A merged layer refuses to run in training
+ * mode, because {@code A} and {@code B} would get no gradient.
  */
 public class LoRALinear extends Linear {
 
@@ -284,7 +284,8 @@ public class LoRALinear extends Linear {
             }
         } else {
             try (NDArray delta =
-                    LoRAWeights.delta(loraA.getArray(), loraB.getArray(), scaling, w.getDataType())) {
+                    LoRAWeights.delta(
+                            loraA.getArray(), loraB.getArray(), scaling, w.getDataType())) {
                 w.addi(delta);
             }
         }

@@ -279,8 +279,8 @@ public class LoRAModel extends PeftModel {
      * format or with the seed's {@code lora_config.json}.
      *
      * <p>Every key and shape of the file is checked against the model before the model is touched:
-     * a missing key, an unexpected key or a shape mismatch fails with the key's name and leaves
-     * the base model as it was. Adapter weights are converted to the config's dtype.
+     * a missing key, an unexpected key or a shape mismatch fails with the key's name and leaves the
+     * base model as it was. Adapter weights are converted to the config's dtype.
      *
      * @param model the base model, initialised with its weights
      * @param dir the adapter directory

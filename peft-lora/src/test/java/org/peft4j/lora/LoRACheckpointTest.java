@@ -73,13 +73,16 @@ class LoRACheckpointTest {
         byte[] bytes = Files.readAllBytes(file);
         long length = ByteBuffer.wrap(bytes).order(ByteOrder.LITTLE_ENDIAN).getLong(0);
         JsonNode json =
-                new ObjectMapper().readTree(new String(bytes, 8, (int) length, StandardCharsets.UTF_8));
+                new ObjectMapper()
+                        .readTree(new String(bytes, 8, (int) length, StandardCharsets.UTF_8));
         Map<String, String> out = new LinkedHashMap<>();
         Iterator<Map.Entry<String, JsonNode>> fields = json.fields();
         while (fields.hasNext()) {
             Map.Entry<String, JsonNode> field = fields.next();
             if (!field.getKey().equals("__metadata__")) {
-                out.put(field.getKey(), field.getValue().get("dtype").asText() + field.getValue().get("shape"));
+                out.put(
+                        field.getKey(),
+                        field.getValue().get("dtype").asText() + field.getValue().get("shape"));
             }
         }
         return out;
@@ -128,15 +131,23 @@ class LoRACheckpointTest {
     void float16AdaptersAreSavedAsF16() throws IOException {
         LoRAModel model = trained(config().optDtype(DataType.FLOAT16).build());
         model.savePretrained(dir);
-        assertTrue(header(dir.resolve("adapter_model.safetensors")).get("base_model.model.0.lora_A.weight").startsWith("F16"));
+        assertTrue(
+                header(dir.resolve("adapter_model.safetensors"))
+                        .get("base_model.model.0.lora_A.weight")
+                        .startsWith("F16"));
         LoRAModel loaded = LoRAModel.fromPretrained(TestModels.mlp(manager, 1), dir);
-        assertEquals(DataType.FLOAT16, loaded.getLoRALayers().get("0").getLoraA().getArray().getDataType());
+        assertEquals(
+                DataType.FLOAT16,
+                loaded.getLoRALayers().get("0").getLoraA().getArray().getDataType());
         NDArray x = manager.randomNormal(new Shape(3, TestModels.IN));
-        assertArrayEquals(forward(model, manager, x).toFloatArray(), forward(loaded, manager, x).toFloatArray());
+        assertArrayEquals(
+                forward(model, manager, x).toFloatArray(),
+                forward(loaded, manager, x).toFloatArray());
     }
 
     /** Rewrites the saved adapter file with one change. */
-    private void rewrite(java.util.function.Consumer<Map<String, NDArray>> change) throws IOException {
+    private void rewrite(java.util.function.Consumer<Map<String, NDArray>> change)
+            throws IOException {
         Path file = dir.resolve("adapter_model.safetensors");
         Map<String, NDArray> tensors = new LinkedHashMap<>();
         try (SafetensorsReader reader = SafetensorsReader.open(file)) {
@@ -150,7 +161,8 @@ class LoRACheckpointTest {
 
     private IllegalArgumentException assertLoadFails(SequentialBlock base, String... fragments) {
         IllegalArgumentException e =
-                assertThrows(IllegalArgumentException.class, () -> LoRAModel.fromPretrained(base, dir));
+                assertThrows(
+                        IllegalArgumentException.class, () -> LoRAModel.fromPretrained(base, dir));
         for (String fragment : fragments) {
             assertTrue(e.getMessage().contains(fragment), e.getMessage());
         }
@@ -162,24 +174,30 @@ class LoRACheckpointTest {
     void missingExtraAndMisshapenKeysFailNamingTheKey() throws IOException {
         trained(config().build()).savePretrained(dir);
         rewrite(t -> t.remove("base_model.model.2.lora_B.weight"));
-        assertLoadFails(TestModels.mlp(manager, 1), "missing key base_model.model.2.lora_B.weight", "(64, 2)");
+        assertLoadFails(
+                TestModels.mlp(manager, 1),
+                "missing key base_model.model.2.lora_B.weight",
+                "(64, 2)");
 
         trained(config().build()).savePretrained(dir);
         rewrite(t -> t.put("base_model.model.9.lora_A.weight", manager.zeros(new Shape(2, 8))));
-        assertLoadFails(TestModels.mlp(manager, 1), "unexpected key base_model.model.9.lora_A.weight");
+        assertLoadFails(
+                TestModels.mlp(manager, 1), "unexpected key base_model.model.9.lora_A.weight");
 
         trained(config().build()).savePretrained(dir);
         rewrite(t -> t.put("base_model.model.0.lora_A.weight", manager.zeros(new Shape(3, 8))));
         assertLoadFails(
                 TestModels.mlp(manager, 1),
-                "key base_model.model.0.lora_A.weight has shape (3, 8) but the model expects (2, 8)");
+                "key base_model.model.0.lora_A.weight has shape (3, 8) but the model expects (2,"
+                    + " 8)");
     }
 
     @Test
     void aRankThatDisagreesWithTheFileFails() throws IOException {
         trained(config().build()).savePretrained(dir);
         config().optR(4).build().savePretrained(dir);
-        assertLoadFails(TestModels.mlp(manager, 1), "lora_A.weight has shape (2, 8)", "expects (4, 8)");
+        assertLoadFails(
+                TestModels.mlp(manager, 1), "lora_A.weight has shape (2, 8)", "expects (4, 8)");
     }
 
     @Test
@@ -190,7 +208,9 @@ class LoRACheckpointTest {
         Files.write(file, Arrays.copyOf(bytes, bytes.length - 100));
         SequentialBlock base = TestModels.mlp(manager, 1);
         SafetensorsFormatException e =
-                assertThrows(SafetensorsFormatException.class, () -> LoRAModel.fromPretrained(base, dir));
+                assertThrows(
+                        SafetensorsFormatException.class,
+                        () -> LoRAModel.fromPretrained(base, dir));
         assertTrue(e.getMessage().contains(file.toString()), e.getMessage());
         assertTrue(e.getMessage().contains("truncated"), e.getMessage());
         assertTrue(untouched(base));
@@ -220,7 +240,8 @@ class LoRACheckpointTest {
                         .add(ai.djl.nn.Activation.reluBlock())
                         .add(Linear.builder().setUnits(4).build());
         IllegalStateException e =
-                assertThrows(IllegalStateException.class, () -> LoRAModel.fromPretrained(blank, dir));
+                assertThrows(
+                        IllegalStateException.class, () -> LoRAModel.fromPretrained(blank, dir));
         assertTrue(e.getMessage().contains("not initialised"), e.getMessage());
         assertTrue(untouched(blank));
     }
@@ -236,6 +257,8 @@ class LoRACheckpointTest {
                     List.of("adapter_config.json", "adapter_model.safetensors"),
                     files.map(p -> p.getFileName().toString()).sorted().toList());
         }
-        assertFalse(untouched(LoRAModel.fromPretrained(TestModels.mlp(manager, 1), dir).getBaseModel()));
+        assertFalse(
+                untouched(
+                        LoRAModel.fromPretrained(TestModels.mlp(manager, 1), dir).getBaseModel()));
     }
 }

@@ -26,8 +26,13 @@ class LoRAConfigTest {
     private static LoRAConfig.Builder seedStyle() {
         return LoRAConfig.builder()
                 .setTargetModules(
-                        ".*q_proj.*", ".*v_proj.*", ".*k_proj.*", ".*gate_proj.*", ".*up_proj.*",
-                        ".*o_proj.*", ".*down_proj.*");
+                        ".*q_proj.*",
+                        ".*v_proj.*",
+                        ".*k_proj.*",
+                        ".*gate_proj.*",
+                        ".*up_proj.*",
+                        ".*o_proj.*",
+                        ".*down_proj.*");
     }
 
     @Test
@@ -95,12 +100,12 @@ class LoRAConfigTest {
         Files.writeString(
                 dir.resolve("lora_config.json"),
                 "{\"base_model_name_or_path\": \"facebook/llama-7b\", \"r\": 8, \"lora_alpha\": 16,"
-                        + " \"target_modules\": [\".*q_proj.*\", \".*v_proj.*\"],"
-                        + " \"trainable_modules\": null, \"trainable_bias\": \"lora\","
-                        + " \"lora_dropout\": 0.0, \"merge_weights\": true, \"rslora\": true,"
-                        + " \"tensor_parallel_degree\": -1, \"dtype\": \"float32\","
-                        + " \"enable_lora_list\": null, \"head_dim\": null,"
-                        + " \"lora_plus_scale\": 1.0, \"pissa\": false, \"use_quick_lora\": false}");
+                    + " \"target_modules\": [\".*q_proj.*\", \".*v_proj.*\"],"
+                    + " \"trainable_modules\": null, \"trainable_bias\": \"lora\","
+                    + " \"lora_dropout\": 0.0, \"merge_weights\": true, \"rslora\": true,"
+                    + " \"tensor_parallel_degree\": -1, \"dtype\": \"float32\","
+                    + " \"enable_lora_list\": null, \"head_dim\": null, \"lora_plus_scale\": 1.0,"
+                    + " \"pissa\": false, \"use_quick_lora\": false}");
         LoRAConfig config = LoRAConfig.fromPretrained(dir);
         assertEquals(8, config.getR());
         assertEquals(16, config.getLoraAlpha());
@@ -164,7 +169,8 @@ class LoRAConfigTest {
     private static void assertJsonInvalid(String json, String... fragments) {
         IllegalArgumentException e =
                 assertThrows(
-                        IllegalArgumentException.class, () -> PeftConfig.fromJson(json, "cfg.json"));
+                        IllegalArgumentException.class,
+                        () -> PeftConfig.fromJson(json, "cfg.json"));
         assertTrue(e.getMessage().startsWith("cfg.json"), e.getMessage());
         for (String fragment : fragments) {
             assertTrue(e.getMessage().contains(fragment), e.getMessage());
@@ -174,16 +180,29 @@ class LoRAConfigTest {
     @Test
     void malformedFilesFailNamingTheFileAndField() {
         String targets = "\"target_modules\": [\"q_proj\"]";
-        assertJsonInvalid("{\"peft_type\": \"LORA\", " + targets + ", \"r\": \"eight\"}", "\"r\"", "integer");
+        assertJsonInvalid(
+                "{\"peft_type\": \"LORA\", " + targets + ", \"r\": \"eight\"}", "\"r\"", "integer");
         assertJsonInvalid("{\"peft_type\": \"LORA\", " + targets + ", \"r\": 0}", "r must be");
-        assertJsonInvalid("{\"peft_type\": \"LORA\", " + targets + ", \"lora_dropout\": 2}", "lora_dropout");
-        assertJsonInvalid("{\"peft_type\": \"LORA\", " + targets + ", \"dtype\": \"bfloat16\"}", "bfloat16");
-        assertJsonInvalid("{\"peft_type\": \"LORA\", " + targets + ", \"dtype\": \"int4\"}", "\"dtype\"");
-        assertJsonInvalid("{\"peft_type\": \"LORA\", " + targets + ", \"bias\": \"some\"}", "\"bias\"");
-        assertJsonInvalid("{\"peft_type\": \"LORA\", " + targets + ", \"use_dora\": true}", "use_dora", "DoRA");
-        assertJsonInvalid("{\"peft_type\": \"LORA\", " + targets + ", \"rank_pattern\": {\"q\": 4}}", "rank_pattern");
-        assertJsonInvalid("{\"peft_type\": \"LORA\", " + targets + ", \"init_lora_weights\": \"pissa\"}", "init_lora_weights");
-        assertJsonInvalid("{\"peft_type\": \"LORA\", \"target_modules\": \"(q\"}", "target_modules");
+        assertJsonInvalid(
+                "{\"peft_type\": \"LORA\", " + targets + ", \"lora_dropout\": 2}", "lora_dropout");
+        assertJsonInvalid(
+                "{\"peft_type\": \"LORA\", " + targets + ", \"dtype\": \"bfloat16\"}", "bfloat16");
+        assertJsonInvalid(
+                "{\"peft_type\": \"LORA\", " + targets + ", \"dtype\": \"int4\"}", "\"dtype\"");
+        assertJsonInvalid(
+                "{\"peft_type\": \"LORA\", " + targets + ", \"bias\": \"some\"}", "\"bias\"");
+        assertJsonInvalid(
+                "{\"peft_type\": \"LORA\", " + targets + ", \"use_dora\": true}",
+                "use_dora",
+                "DoRA");
+        assertJsonInvalid(
+                "{\"peft_type\": \"LORA\", " + targets + ", \"rank_pattern\": {\"q\": 4}}",
+                "rank_pattern");
+        assertJsonInvalid(
+                "{\"peft_type\": \"LORA\", " + targets + ", \"init_lora_weights\": \"pissa\"}",
+                "init_lora_weights");
+        assertJsonInvalid(
+                "{\"peft_type\": \"LORA\", \"target_modules\": \"(q\"}", "target_modules");
         assertJsonInvalid("{\"peft_type\": \"LORA\", \"r\": 8}", "target_modules is required");
         assertJsonInvalid("{\"peft_type\": \"IA3\"}", "peft_type", "IA3");
         assertJsonInvalid("{\"r\": 8}", "peft_type", "missing");

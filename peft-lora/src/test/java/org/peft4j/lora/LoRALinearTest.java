@@ -44,7 +44,10 @@ class LoRALinearTest {
         Linear linear = Linear.builder().setUnits(OUT).optBias(bias).build();
         linear.initialize(manager, DataType.FLOAT32, new Shape(N, IN));
         if (bias) {
-            linear.getParameters().get("bias").getArray().addi(manager.randomNormal(new Shape(OUT)));
+            linear.getParameters()
+                    .get("bias")
+                    .getArray()
+                    .addi(manager.randomNormal(new Shape(OUT)));
         }
         return linear;
     }
@@ -217,7 +220,11 @@ class LoRALinearTest {
         assertTrue(rowsEqualToInference < 20, "dropout changes the training rows");
         for (int o = 0; o < OUT; o++) {
             double branch = inference[o] - baseOut[o];
-            assertEquals(branch, meanBranch[o], 0.15 * Math.abs(branch) + 0.05, "inverted dropout keeps the mean");
+            assertEquals(
+                    branch,
+                    meanBranch[o],
+                    0.15 * Math.abs(branch) + 0.05,
+                    "inverted dropout keeps the mean");
         }
     }
 
@@ -260,7 +267,8 @@ class LoRALinearTest {
     @Test
     void rejectsInvalidSettings() {
         Linear base = base(false);
-        assertThrows(IllegalArgumentException.class, () -> LoRALinear.builder(base).setR(0).build());
+        assertThrows(
+                IllegalArgumentException.class, () -> LoRALinear.builder(base).setR(0).build());
         assertThrows(
                 IllegalArgumentException.class,
                 () -> LoRALinear.builder(base).setR(2).optDropout(1).build());
@@ -268,6 +276,7 @@ class LoRALinearTest {
                 IllegalArgumentException.class,
                 () -> LoRALinear.builder(base).setR(2).optDtype(DataType.BFLOAT16).build());
         LoRALinear once = LoRALinear.builder(base).setR(2).build();
-        assertThrows(IllegalArgumentException.class, () -> LoRALinear.builder(once).setR(2).build());
+        assertThrows(
+                IllegalArgumentException.class, () -> LoRALinear.builder(once).setR(2).build());
     }
 }

@@ -84,7 +84,8 @@ class LoRAModelTest {
                 new LoRAModel(
                         encoder,
                         LoRAConfig.builder()
-                                .setTargetModules("keyProjection", "queryProjection", "valueProjection")
+                                .setTargetModules(
+                                        "keyProjection", "queryProjection", "valueProjection")
                                 .build());
         assertEquals(
                 List.of(
@@ -106,8 +107,7 @@ class LoRAModelTest {
     void onlyTheAdapterTrainsAndTheCountsMatchTheHandComputation() {
         LoRAModel model = new LoRAModel(TestModels.mlp(manager, 1), allLinear().build());
         assertEquals(
-                List.of(
-                        "0.lora_A", "0.lora_B", "2.lora_A", "2.lora_B", "4.lora_A", "4.lora_B"),
+                List.of("0.lora_A", "0.lora_B", "2.lora_A", "2.lora_B", "4.lora_A", "4.lora_B"),
                 List.copyOf(model.getTrainableParameters().keySet()));
         // A: r * in per layer, B: out * r per layer, r = 2
         long trainable = 2 * (8 + 64 + 64) + 2 * (64 + 64 + 4);
@@ -131,7 +131,12 @@ class LoRAModelTest {
                                 .build());
         assertEquals(
                 Set.of(
-                        "0.lora_A", "0.lora_B", "2.lora_A", "2.lora_B", "0.bias", "2.bias",
+                        "0.lora_A",
+                        "0.lora_B",
+                        "2.lora_A",
+                        "2.lora_B",
+                        "0.bias",
+                        "2.bias",
                         "4.weight"),
                 lora.getTrainableParameters().keySet());
         LoRAModel all =
@@ -144,9 +149,14 @@ class LoRAModelTest {
         assertEquals(
                 Set.of("0.lora_A", "0.lora_B", "0.bias", "2.bias", "4.bias"),
                 all.getTrainableParameters().keySet());
-        assertEquals(all.getTrainableParameters().keySet(), all.adapterState().keySet().stream()
-                .map(k -> k.replace(".lora_A.weight", ".lora_A").replace(".lora_B.weight", ".lora_B"))
-                .collect(java.util.stream.Collectors.toSet()));
+        assertEquals(
+                all.getTrainableParameters().keySet(),
+                all.adapterState().keySet().stream()
+                        .map(
+                                k ->
+                                        k.replace(".lora_A.weight", ".lora_A")
+                                                .replace(".lora_B.weight", ".lora_B"))
+                        .collect(java.util.stream.Collectors.toSet()));
     }
 
     private Trainer trainer(Model holder, LoRAModel model, float learningRate) {
@@ -194,8 +204,7 @@ class LoRAModelTest {
         }
         for (String path : model.getTrainableParameters().keySet()) {
             assertTrue(
-                    maxAbsDiff(adapterBefore.get(path), after.get(path)) > 1e-3,
-                    path + " moved");
+                    maxAbsDiff(adapterBefore.get(path), after.get(path)) > 1e-3, path + " moved");
         }
     }
 
@@ -213,7 +222,8 @@ class LoRAModelTest {
         NDArray x = input(256);
         NDArray y = forward(teacher, manager, x);
         LoRAModel model =
-                new LoRAModel(TestModels.mlp(manager, 1), allLinear().optR(4).optLoraAlpha(8).build());
+                new LoRAModel(
+                        TestModels.mlp(manager, 1), allLinear().optR(4).optLoraAlpha(8).build());
         float first;
         float last = Float.NaN;
         try (Model holder = Model.newInstance("toy");
@@ -238,7 +248,9 @@ class LoRAModelTest {
         assertFalse(model.isMerged());
         model.eval();
         assertTrue(model.isMerged());
-        assertTrue(maxAbsDiff(w0, BlockPaths.parameters(mlp).get("0.weight").getArray().toFloatArray()) > 1e-4);
+        assertTrue(
+                maxAbsDiff(w0, BlockPaths.parameters(mlp).get("0.weight").getArray().toFloatArray())
+                        > 1e-4);
         assertClose(adapted, forward(model, manager, x).toFloatArray(), 1e-5);
         try (AdapterScope off = model.disableAdapter()) {
             assertFalse(model.isMerged(), "a disabled adapter is not merged");
@@ -309,7 +321,8 @@ class LoRAModelTest {
         assertClose(adapted, forward(plain, manager, x).toFloatArray(), 1e-5);
         assertThrows(IllegalStateException.class, model::merge);
         // the unloaded base model initialises again without complaint (e.g. in a new Trainer)
-        plain.initialize(manager, ai.djl.ndarray.types.DataType.FLOAT32, new Shape(1, TestModels.IN));
+        plain.initialize(
+                manager, ai.djl.ndarray.types.DataType.FLOAT32, new Shape(1, TestModels.IN));
     }
 
     @Test
@@ -318,7 +331,12 @@ class LoRAModelTest {
         IllegalArgumentException e =
                 assertThrows(
                         IllegalArgumentException.class,
-                        () -> new LoRAModel(mlp, LoRAConfig.builder().setTargetModules(".*q_proj.*").build()));
+                        () ->
+                                new LoRAModel(
+                                        mlp,
+                                        LoRAConfig.builder()
+                                                .setTargetModules(".*q_proj.*")
+                                                .build()));
         assertTrue(e.getMessage().contains(".*q_proj.*"), e.getMessage());
         assertTrue(e.getMessage().contains("<n> (Linear)"), e.getMessage());
         assertTrue(e.getMessage().contains("(LambdaBlock)"), e.getMessage());
@@ -330,14 +348,17 @@ class LoRAModelTest {
         IllegalArgumentException e =
                 assertThrows(
                         IllegalArgumentException.class,
-                        () -> new LoRAModel(mlp, LoRAConfig.builder().setTargetModules("0", "1").build()));
+                        () ->
+                                new LoRAModel(
+                                        mlp,
+                                        LoRAConfig.builder().setTargetModules("0", "1").build()));
         assertTrue(e.getMessage().contains("matched 1, a ai.djl.nn.LambdaBlock"), e.getMessage());
         assertNotEquals(LoRALinear.class, BlockPaths.blocks(mlp).get("0").getClass(), "untouched");
     }
 
     @Test
-    void genericLoadingDispatchesOnPeftType(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir)
-            throws java.io.IOException {
+    void genericLoadingDispatchesOnPeftType(
+            @org.junit.jupiter.api.io.TempDir java.nio.file.Path dir) throws java.io.IOException {
         LoRAModel model = new LoRAModel(TestModels.mlp(manager, 1), allLinear().build());
         model.savePretrained(dir);
         PeftModel loaded = PeftModel.fromPretrained(TestModels.mlp(manager, 1), dir);

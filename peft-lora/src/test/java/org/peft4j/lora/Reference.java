@@ -30,7 +30,15 @@ final class Reference {
 
     /** {@code y = x W^T + b + s (x A^T) B^T}. */
     static float[] lora(
-            float[] x, int n, int in, float[] w, float[] b, int out, float[] a, float[] bb, int r,
+            float[] x,
+            int n,
+            int in,
+            float[] w,
+            float[] b,
+            int out,
+            float[] a,
+            float[] bb,
+            int r,
             double s) {
         double[] base = matmulT(x, n, in, w, out);
         float[] xa = toFloat(matmulT(x, n, in, a, r));

@@ -51,7 +51,8 @@ final class TestModels {
     /** DJL's transformer encoder layer, embedding 16, 2 heads, no dropout. */
     static TransformerEncoderBlock encoder(NDManager manager, int seed) {
         Engine.getInstance().setRandomSeed(seed);
-        TransformerEncoderBlock block = new TransformerEncoderBlock(16, 2, 32, 0f, Activation::relu);
+        TransformerEncoderBlock block =
+                new TransformerEncoderBlock(16, 2, 32, 0f, Activation::relu);
         block.initialize(manager, DataType.FLOAT32, new Shape(2, 5, 16));
         return block;
     }

@@ -13,8 +13,8 @@ import java.nio.file.StandardOpenOption;
 
 /**
  * Writes files so that a reader sees either the old file or the whole new one: the bytes go to a
- * temporary file in the same directory, are forced to disk, and the temporary file is renamed
- * over the target. A crash mid-write leaves the old file as it was.
+ * temporary file in the same directory, are forced to disk, and the temporary file is renamed over
+ * the target. A crash mid-write leaves the old file as it was.
  */
 public final class AtomicFiles {
 

@@ -5,8 +5,8 @@ import ai.djl.ndarray.types.DataType;
 /**
  * The element types of the safetensors format that this library reads and writes.
  *
- * <p>{@link #BF16} is read only, and is widened to float32 on read: DJL's PyTorch engine
- * terminates the JVM on any bfloat16 array (DJL-NOTES 2), so no bfloat16 array is ever created.
+ * <p>{@link #BF16} is read only, and is widened to float32 on read: DJL's PyTorch engine terminates
+ * the JVM on any bfloat16 array (DJL-NOTES 2), so no bfloat16 array is ever created.
  */
 public enum TensorDType {
     /** IEEE float32. */
@@ -85,8 +85,8 @@ public enum TensorDType {
      *
      * @param type the DJL data type of an array
      * @return the safetensors type
-     * @throws IllegalArgumentException for types that have no safetensors form here, bfloat16
-     *     among them
+     * @throws IllegalArgumentException for types that have no safetensors form here, bfloat16 among
+     *     them
      */
     public static TensorDType forWriting(DataType type) {
         switch (type) {

@@ -144,7 +144,9 @@ public final class BlockReplacer {
                         throw cannotReplace(
                                 path,
                                 parent,
-                                "its array field " + field.getName() + " cannot hold the new block");
+                                "its array field "
+                                        + field.getName()
+                                        + " cannot hold the new block");
                     }
                     int index = i;
                     edits.add(() -> array[index] = replacement);

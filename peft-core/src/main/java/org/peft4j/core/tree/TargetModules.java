@@ -13,8 +13,8 @@ import java.util.regex.PatternSyntaxException;
  *   <li>A single string is a regular expression that must match the whole path, as the seed's
  *       {@code re.fullmatch} does: {@code ".*q_proj.*"}.
  *   <li>A list holds entries that each match a path equal to it, a path ending in {@code "." +
- *       entry} (Hugging Face: {@code "q_proj"} selects every {@code ...self_attn.q_proj}), or,
- *       read as a regular expression, the whole path (the seed's lists of regexes).
+ *       entry} (Hugging Face: {@code "q_proj"} selects every {@code ...self_attn.q_proj}), or, read
+ *       as a regular expression, the whole path (the seed's lists of regexes).
  * </ul>
  *
  * <p>Instances are immutable.

@@ -89,7 +89,8 @@ class SafetensorsTest {
                 "{\"a\":{\"dtype\":\"F32\",\"shape\":[2,2],\"data_offsets\":[0,16]},"
                         + "\"b\":{\"dtype\":\"I64\",\"shape\":[3],\"data_offsets\":[16,40]},"
                         + "\"__metadata__\":{\"format\":\"pt\"}}";
-        Path path = write("a.safetensors", file(header, concat(le(1f, -2f, 3.5f, 4f), longs.array())));
+        Path path =
+                write("a.safetensors", file(header, concat(le(1f, -2f, 3.5f, 4f), longs.array())));
         try (SafetensorsReader reader = SafetensorsReader.open(path);
                 NDManager m = manager.newSubManager()) {
             assertEquals(Map.of("format", "pt"), reader.getMetadata());
@@ -204,7 +205,8 @@ class SafetensorsTest {
         assertRejected("json.safetensors", file("{\"w\": [", new byte[0]), "not valid JSON");
         assertRejected(
                 "dtype.safetensors",
-                file("{\"w\":{\"dtype\":\"F8_E4M3\",\"shape\":[2],\"data_offsets\":[0,2]}}",
+                file(
+                        "{\"w\":{\"dtype\":\"F8_E4M3\",\"shape\":[2],\"data_offsets\":[0,2]}}",
                         new byte[2]),
                 "F8_E4M3");
         assertRejected(

@@ -89,7 +89,8 @@ class BlockTreeTest {
                         "outputBlock.2")) {
             assertTrue(blocks.containsKey(path), path + " in " + blocks.keySet());
         }
-        assertTrue(BlockPaths.parameters(encoder).containsKey("selfAttention.keyProjection.weight"));
+        assertTrue(
+                BlockPaths.parameters(encoder).containsKey("selfAttention.keyProjection.weight"));
     }
 
     @Test

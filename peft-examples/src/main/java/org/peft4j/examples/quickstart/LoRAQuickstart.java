@@ -138,7 +138,8 @@ public final class LoRAQuickstart {
 
     /** Task B: the middle layer of task A's teacher plus a rank-2 change. */
     private static void lowRankChange(SequentialBlock teacher, NDManager manager) {
-        NDArray w = teacher.getChildren().get(2).getValue().getParameters().get("weight").getArray();
+        NDArray w =
+                teacher.getChildren().get(2).getValue().getParameters().get("weight").getArray();
         NDArray u = manager.randomNormal(new Shape(HIDDEN, 2));
         NDArray v = manager.randomNormal(new Shape(2, HIDDEN));
         w.addi(u.matMul(v).muli(0.15f));

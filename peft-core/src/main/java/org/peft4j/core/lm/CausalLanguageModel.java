@@ -1,0 +1,68 @@
+package org.peft4j.core.lm;
+
+import ai.djl.nn.Block;
+
+/**
+ * A decoder-only language model as a DJL block, in DJL's text-generation convention.
+ *
+ * <p>Input, {@code B} rows of {@code T} new tokens after {@code P} cached ones:
+ *
+ * <ul>
+ *   <li>{@code inputIds} {@code [B, T]} int64;
+ *   <li>{@code positionIds} {@code [B, T]} int64 (optional with the mask: {@code P .. P+T-1});
+ *   <li>{@code attentionMask} {@code [B, P+T]} int64, 1 for a token and 0 for padding, or an
+ *       additive float mask {@code [B, 1, T, P+T]} (0 where attention is allowed, a large negative
+ *       number where not) that replaces the causal mask (optional: all ones);
+ *   <li>past key/values, {@code 2 L} arrays {@code [B, kvHeads, P, headDim]} in the order {@code
+ *       key_0, value_0, key_1, ...} (optional; requires positions and mask).
+ * </ul>
+ *
+ * <p>Output: {@code logits [B, T, vocab]}, then the {@code 2 L} present key/values {@code [B,
+ * kvHeads, P+T, headDim]} (the cache for the next step), then the last hidden states {@code [B, T,
+ * hidden]} (after the final norm).
+ */
+public interface CausalLanguageModel extends Block {
+
+    /**
+     * Returns the number of decoder layers {@code L}.
+     *
+     * @return {@code L}
+     */
+    int getNumHiddenLayers();
+
+    /**
+     * Returns the number of query heads.
+     *
+     * @return the attention heads
+     */
+    int getNumAttentionHeads();
+
+    /**
+     * Returns the number of key/value heads (fewer than the query heads with grouped-query
+     * attention).
+     *
+     * @return the kv heads, the second dimension of every cache array
+     */
+    int getNumKeyValueHeads();
+
+    /**
+     * Returns the size of one attention head.
+     *
+     * @return the head dimension, the last dimension of every cache array
+     */
+    int getHeadDim();
+
+    /**
+     * Returns the width of the hidden states.
+     *
+     * @return the hidden size
+     */
+    int getHiddenSize();
+
+    /**
+     * Returns the vocabulary size, the last dimension of the logits.
+     *
+     * @return the vocabulary size
+     */
+    int getVocabSize();
+}

@@ -1,0 +1,72 @@
+package org.peft4j.examples.llama;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.nn.Activation;
+import ai.djl.nn.core.Linear;
+import ai.djl.training.ParameterStore;
+import ai.djl.util.PairList;
+
+import org.peft4j.core.tree.ReplaceableBlock;
+
+/**
+ * Llama's SwiGLU feed-forward block: {@code y = down(silu(gate(x)) * up(x))} with {@code gate, up:
+ * H -> I} and {@code down: I -> H}. Children: {@code gate_proj}, {@code up_proj}, {@code
+ * down_proj}.
+ */
+public final class LlamaMLP extends ReplaceableBlock {
+
+    private static final byte VERSION = 1;
+
+    private final Slot<Linear> gateProj;
+    private final Slot<Linear> upProj;
+    private final Slot<Linear> downProj;
+    private final int intermediate;
+
+    /**
+     * Creates the MLP of a config.
+     *
+     * @param config the model's config
+     */
+    public LlamaMLP(LlamaConfig config) {
+        super(VERSION);
+        intermediate = config.getIntermediateSize();
+        boolean bias = config.isMlpBias();
+        gateProj = addSlot("gate_proj", Linear.class, LlamaAttention.linear(intermediate, bias));
+        upProj = addSlot("up_proj", Linear.class, LlamaAttention.linear(intermediate, bias));
+        downProj =
+                addSlot(
+                        "down_proj",
+                        Linear.class,
+                        LlamaAttention.linear(config.getHiddenSize(), bias));
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    protected NDList forwardInternal(
+            ParameterStore ps, NDList inputs, boolean training, PairList<String, Object> params) {
+        NDList x = new NDList(inputs.head());
+        NDArray gate = gateProj.get().forward(ps, x, training).head();
+        NDArray up = upProj.get().forward(ps, x, training).head();
+        NDArray activated = gate.mul(Activation.sigmoid(gate)).mul(up);
+        return downProj.get().forward(ps, new NDList(activated), training);
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    protected void initializeChildBlocks(NDManager manager, DataType dataType, Shape... shapes) {
+        Shape x = shapes[0];
+        gateProj.get().initialize(manager, dataType, x);
+        upProj.get().initialize(manager, dataType, x);
+        downProj.get().initialize(manager, dataType, new Shape(x.get(0), x.get(1), intermediate));
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    public Shape[] getOutputShapes(Shape[] inputShapes) {
+        return new Shape[] {inputShapes[0]};
+    }
+}

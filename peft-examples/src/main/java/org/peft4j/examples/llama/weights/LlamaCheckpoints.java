@@ -1,0 +1,142 @@
+package org.peft4j.examples.llama.weights;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.nn.Parameter;
+
+import org.peft4j.core.tree.BlockPaths;
+import org.peft4j.examples.llama.LlamaConfig;
+import org.peft4j.examples.llama.LlamaForCausalLM;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.stream.Stream;
+
+/**
+ * Loads Llama checkpoints into {@link LlamaForCausalLM}.
+ *
+ * <p>Each parameter's initializer is pointed at its tensor in the checkpoint, and the model is
+ * initialised once: DJL then shapes every parameter from the config and the loader checks the
+ * tensor against that shape before reading it, tensor by tensor, into the parameter. A missing
+ * tensor or a shape that disagrees with the config fails with the tensor's name.
+ */
+public final class LlamaCheckpoints {
+
+    private static final Logger logger = LoggerFactory.getLogger(LlamaCheckpoints.class);
+
+    private LlamaCheckpoints() {}
+
+    /**
+     * Loads a Hugging Face checkpoint directory or a llama2.c file (or a directory holding one).
+     *
+     * @param path the checkpoint
+     * @param manager the manager that owns the weights
+     * @return the loaded model
+     * @throws IOException if a file is missing, truncated or malformed; the message names it
+     */
+    public static LlamaForCausalLM load(Path path, NDManager manager) throws IOException {
+        Path llama2c = findLlama2c(path);
+        if (llama2c != null) {
+            try (Llama2cWeights weights = Llama2cWeights.open(llama2c)) {
+                return load(weights.config(), weights, manager);
+            }
+        }
+        Path config = path.resolve("config.json");
+        if (!Files.isRegularFile(config)) {
+            throw new NoSuchFileException(
+                    path.toString(),
+                    null,
+                    "is neither a Hugging Face checkpoint (no config.json) nor a llama2.c .bin"
+                            + " checkpoint");
+        }
+        LlamaConfig llamaConfig = LlamaConfig.fromJson(config);
+        try (SafetensorsWeights weights = SafetensorsWeights.open(path)) {
+            return load(llamaConfig, weights, manager);
+        }
+    }
+
+    /** Returns the llama2.c checkpoint at {@code path}, or the one .bin in that directory. */
+    private static Path findLlama2c(Path path) throws IOException {
+        if (Files.isRegularFile(path)) {
+            return path;
+        }
+        if (!Files.isDirectory(path)) {
+            throw new NoSuchFileException(path.toString(), null, "no such model file or directory");
+        }
+        if (Files.isRegularFile(path.resolve("config.json"))) {
+            return null;
+        }
+        List<Path> bins = new ArrayList<>();
+        try (Stream<Path> files = Files.list(path)) {
+            files.filter(p -> p.getFileName().toString().endsWith(".bin"))
+                    .filter(p -> !p.getFileName().toString().startsWith("tokenizer"))
+                    .forEach(bins::add);
+        }
+        return bins.size() == 1 ? bins.get(0) : null;
+    }
+
+    static LlamaForCausalLM load(LlamaConfig config, WeightSource weights, NDManager manager)
+            throws IOException {
+        LlamaForCausalLM llama = new LlamaForCausalLM(config);
+        Map<String, Parameter> parameters = BlockPaths.parameters(llama);
+        Set<String> unused = new LinkedHashSet<>(weights.names());
+        for (Map.Entry<String, Parameter> entry : parameters.entrySet()) {
+            String name = entry.getKey();
+            if (!weights.names().contains(name)) {
+                throw new IOException(
+                        weights.describe()
+                                + ": missing tensor "
+                                + name
+                                + " (the config "
+                                + config
+                                + " needs it)");
+            }
+            unused.remove(name);
+            entry.getValue().setInitializer((m, shape, type) -> read(weights, name, shape, m));
+        }
+        try {
+            llama.initialize(manager, DataType.FLOAT32, new Shape(1, 1));
+        } catch (UncheckedIOException e) {
+            throw e.getCause();
+        }
+        unused.removeIf(n -> n.endsWith("rotary_emb.inv_freq"));
+        if (config.isTieWordEmbeddings()) {
+            unused.remove("lm_head.weight");
+        }
+        if (!unused.isEmpty()) {
+            logger.warn("{}: tensors not used by the model: {}", weights.describe(), unused);
+        }
+        return llama;
+    }
+
+    private static NDArray read(WeightSource weights, String name, Shape expected, NDManager m) {
+        Shape found = weights.shape(name);
+        if (!found.equals(expected)) {
+            throw new IllegalArgumentException(
+                    weights.describe()
+                            + ": tensor "
+                            + name
+                            + " has shape "
+                            + found
+                            + " but the config implies "
+                            + expected);
+        }
+        try {
+            return weights.load(name, m);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+}

@@ -1,0 +1,47 @@
+package org.peft4j.examples.llama.tokenizer;
+
+import java.io.ByteArrayOutputStream;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
+
+/** Writes a llama2.c tokenizer.bin by hand: int32 max length, then (float32, int32, bytes)*. */
+final class TinyVocab {
+
+    private final ByteArrayOutputStream out = new ByteArrayOutputStream();
+
+    TinyVocab(int maxTokenLength) {
+        out.writeBytes(le(4).putInt(maxTokenLength).array());
+    }
+
+    /** Starts the llama2.c layout: unk, BOS, EOS, then the 256 byte tokens at ids 3..258. */
+    static TinyVocab withSpecialAndByteTokens(int maxTokenLength) {
+        TinyVocab vocab = new TinyVocab(maxTokenLength);
+        vocab.add("<unk>", 0f).add("\n<s>\n", 0f).add("\n</s>\n", 0f);
+        for (int b = 0; b < 256; b++) {
+            vocab.add(String.format("<0x%02X>", b), 0f);
+        }
+        return vocab;
+    }
+
+    TinyVocab add(String piece, float score) {
+        byte[] bytes = piece.getBytes(StandardCharsets.UTF_8);
+        out.writeBytes(le(8).putFloat(score).putInt(bytes.length).array());
+        out.writeBytes(bytes);
+        return this;
+    }
+
+    /** An entry whose length field is given as is (for malformed files); no bytes follow. */
+    TinyVocab add(int length, float score) {
+        out.writeBytes(le(8).putFloat(score).putInt(length).array());
+        return this;
+    }
+
+    byte[] bytes() {
+        return out.toByteArray();
+    }
+
+    private static ByteBuffer le(int size) {
+        return ByteBuffer.allocate(size).order(ByteOrder.LITTLE_ENDIAN);
+    }
+}
