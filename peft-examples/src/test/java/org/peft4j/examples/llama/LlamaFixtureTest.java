@@ -14,13 +14,17 @@ import ai.djl.modality.nlp.generate.TextGenerator;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.training.ParameterStore;
 
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 import org.peft4j.core.AdapterScope;
+import org.peft4j.core.io.SafetensorsReader;
+import org.peft4j.core.io.SafetensorsWriter;
 import org.peft4j.core.lm.CausalLMGenerator;
 import org.peft4j.core.lm.CausalLMTranslator;
 import org.peft4j.core.lm.GenerationConfig;
@@ -30,9 +34,12 @@ import org.peft4j.lora.LoRAConfig;
 import org.peft4j.lora.LoRALinear;
 import org.peft4j.lora.LoRAModel;
 
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 
 /** The Llama implementation on the real stories260K checkpoints. */
 class LlamaFixtureTest {
@@ -118,6 +125,34 @@ class LlamaFixtureTest {
     }
 
     @Test
+    void aFloat16CheckpointLoadsAsFloat32(@TempDir Path dir) throws Exception {
+        Path source = Fixtures.stories260K();
+        Files.copy(source.resolve("config.json"), dir.resolve("config.json"));
+        Map<String, NDArray> halves = new LinkedHashMap<>();
+        try (SafetensorsReader reader =
+                SafetensorsReader.open(source.resolve("model.safetensors"))) {
+            for (String name : reader.getTensors().keySet()) {
+                halves.put(name, reader.read(name, manager).toType(DataType.FLOAT16, false));
+            }
+        }
+        SafetensorsWriter.write(dir.resolve("model.safetensors"), halves);
+        LlamaForCausalLM half = load(dir);
+        LlamaForCausalLM full = load(source);
+        assertEquals(
+                DataType.FLOAT32,
+                half.getParameters().valueAt(0).getArray().getDataType(),
+                "computed in float32");
+        NDArray ids = manager.create(new long[] {1, 403, 407, 261, 378}).reshape(1, 5);
+        double diff =
+                maxAbsDiff(
+                        logits(full, new NDList(ids)).toFloatArray(),
+                        logits(half, new NDList(ids)).toFloatArray());
+        assertTrue(diff > 0 && diff < 0.05, "float16 rounding only: " + diff);
+        int[] story = greedy(half, new int[] {1}, 30, true);
+        assertArrayEquals(greedy(full, new int[] {1}, 30, true), story);
+    }
+
+    @Test
     void cachedGenerationEqualsFullRecomputation() throws Exception {
         LlamaForCausalLM model = load(Fixtures.stories260K());
         int[] prompt = {1, 403, 407, 261, 378};
@@ -135,7 +170,7 @@ class LlamaFixtureTest {
                 new NDList(
                         manager.create(new long[] {all[n - 1]}).reshape(1, 1),
                         manager.create(new long[] {n - 1}).reshape(1, 1),
-                        manager.ones(new Shape(1, n), ai.djl.ndarray.types.DataType.INT64));
+                        manager.ones(new Shape(1, n), DataType.INT64));
         step.addAll(out.subNDList(1).subNDList(0, 2 * model.getNumHiddenLayers()));
         NDArray last = logits(model, step);
         assertClose(full.get(":, -1, :").toFloatArray(), last.get(":, -1, :").toFloatArray(), 1e-4);
@@ -232,10 +267,7 @@ class LlamaFixtureTest {
                     .getArray()
                     .addi(
                             manager.randomNormal(
-                                    0,
-                                    0.1f,
-                                    layer.getLoraB().getShape(),
-                                    ai.djl.ndarray.types.DataType.FLOAT32));
+                                    0, 0.1f, layer.getLoraB().getShape(), DataType.FLOAT32));
         }
         float[] adapted =
                 model.forward(new ParameterStore(manager, false), new NDList(ids), false)
