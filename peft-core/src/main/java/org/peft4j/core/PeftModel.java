@@ -91,12 +91,29 @@ public abstract class PeftModel extends AbstractBlock {
     public abstract AdapterScope disableAdapter();
 
     /**
-     * Lists every parameter of the base model and adapter by logical path.
+     * Returns the adapter's blocks that live beside the base model rather than inside it (a prefix
+     * encoder, say), by the name their parameter paths start with.
+     *
+     * @return an ordered map; empty for methods whose layers sit inside the base model (LoRA)
+     */
+    protected Map<String, Block> getAdapterBlocks() {
+        return Collections.emptyMap();
+    }
+
+    /**
+     * Lists every parameter of the base model and adapter by logical path: base-model parameters by
+     * their path in the base model, those of {@link #getAdapterBlocks()} under their block's name.
      *
      * @return an ordered, unmodifiable map; shared parameters appear once
      */
     public Map<String, Parameter> getNamedParameters() {
-        return BlockPaths.parameters(baseModel);
+        Map<String, Parameter> all = new LinkedHashMap<>(BlockPaths.parameters(baseModel));
+        getAdapterBlocks()
+                .forEach(
+                        (name, block) ->
+                                BlockPaths.parameters(block)
+                                        .forEach((path, p) -> all.put(name + '.' + path, p)));
+        return Collections.unmodifiableMap(all);
     }
 
     /**

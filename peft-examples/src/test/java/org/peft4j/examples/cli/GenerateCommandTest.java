@@ -18,34 +18,13 @@ import org.peft4j.lora.LoRAConfig;
 import org.peft4j.lora.LoRALinear;
 import org.peft4j.lora.LoRAModel;
 
-import java.io.ByteArrayOutputStream;
-import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.List;
 
 class GenerateCommandTest {
 
-    /** Runs the command line with standard output and error captured. */
     static String[] run(String... args) {
-        PrintStream out = System.out;
-        PrintStream err = System.err;
-        ByteArrayOutputStream stdout = new ByteArrayOutputStream();
-        ByteArrayOutputStream stderr = new ByteArrayOutputStream();
-        int status;
-        try {
-            System.setOut(new PrintStream(stdout, true, StandardCharsets.UTF_8));
-            System.setErr(new PrintStream(stderr, true, StandardCharsets.UTF_8));
-            status = Peft4j.run(args);
-        } finally {
-            System.setOut(out);
-            System.setErr(err);
-        }
-        return new String[] {
-            Integer.toString(status),
-            stdout.toString(StandardCharsets.UTF_8),
-            stderr.toString(StandardCharsets.UTF_8)
-        };
+        return CliRunner.run(args);
     }
 
     @Test

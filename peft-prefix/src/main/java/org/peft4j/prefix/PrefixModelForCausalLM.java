@@ -1,0 +1,281 @@
+package org.peft4j.prefix;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDArrays;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.index.NDIndex;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.nn.Block;
+import ai.djl.nn.Parameter;
+import ai.djl.training.ParameterStore;
+import ai.djl.util.PairList;
+
+import org.peft4j.core.AdapterScope;
+import org.peft4j.core.PeftModel;
+import org.peft4j.core.lm.CausalLanguageModel;
+
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.Map;
+
+/**
+ * A causal language model with a learned prefix in every attention layer.
+ *
+ * <p>Each forward pass takes the causal-LM input of the base model and, inside, puts the prefix's
+ * keys and values {@code [B, kvHeads, P, headDim]} in front of the cache (or alone, on the first
+ * step), prepends {@code P} ones to a 2-D attention mask (or {@code P} zero columns to an additive
+ * 4-D mask), and shifts the positions by {@code P}, so the real tokens continue after the prefix as
+ * in Hugging Face PEFT. The present key/values it returns are the base model's without the prefix
+ * part: the cache a caller keeps is as long as the tokens it has seen, which DJL's {@code
+ * TextGenerator} (greedy, beam and contrastive search) relies on, and the prefix is never stale in
+ * it.
+ *
+ * <pre>{@code
+ * PrefixConfig config = PrefixConfig.builder().fromModel(llama).setNumPrefixTokens(16).build();
+ * PrefixModelForCausalLM model = new PrefixModelForCausalLM(llama, config);
+ * model.markOnlyPrefixAsTrainable();
+ * model.printTrainableParameters();
+ * }</pre>
+ */
+public class PrefixModelForCausalLM extends PeftModel implements CausalLanguageModel {
+
+    private final CausalLanguageModel base;
+    private final PrefixConfig config;
+    private final PrefixEncoder encoder;
+    private boolean enabled = true;
+
+    /**
+     * Wraps a model with a new prefix; the prefix starts random ({@code N(0, 1)}, as Hugging
+     * Face's), the base model is frozen.
+     *
+     * @param model the base model; its weights must be initialised
+     * @param config the prefix config, which must fit the model
+     * @throws IllegalArgumentException if the config disagrees with the model (each number named)
+     */
+    public PrefixModelForCausalLM(CausalLanguageModel model, PrefixConfig config) {
+        super(model);
+        config.checkFits(model);
+        this.base = model;
+        this.config = config;
+        this.encoder = addChildBlock("prefix_encoder", new PrefixEncoder(config));
+        NDManager manager = weightManager(model);
+        if (manager != null) {
+            encoder.initialize(manager, config.getDtype(), new Shape(1));
+        }
+        markOnlyPrefixAsTrainable();
+    }
+
+    private static NDManager weightManager(Block model) {
+        for (Parameter parameter : model.getParameters().values()) {
+            if (parameter.isInitialized()) {
+                return parameter.getArray().getManager();
+            }
+        }
+        return null;
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    public PrefixConfig getPeftConfig() {
+        return config;
+    }
+
+    /**
+     * Returns the prefix encoder.
+     *
+     * @return the encoder
+     */
+    public PrefixEncoder getPrefixEncoder() {
+        return encoder;
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    protected Map<String, Block> getAdapterBlocks() {
+        return Map.of("prefix_encoder", encoder);
+    }
+
+    /** Freezes the base model and makes every parameter of the prefix encoder trainable. */
+    public void markOnlyPrefixAsTrainable() {
+        for (Parameter parameter : getBaseModel().getParameters().values()) {
+            parameter.freeze(true);
+        }
+        for (Parameter parameter : encoder.getParameters().values()) {
+            parameter.freeze(false);
+        }
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    public AdapterScope disableAdapter() {
+        boolean was = enabled;
+        enabled = false;
+        return () -> enabled = was;
+    }
+
+    /**
+     * Computes the prefix as the model uses it.
+     *
+     * @param ps the parameter store
+     * @param anchor an array whose manager and device the result takes (the input ids)
+     * @param batch the batch size {@code B}
+     * @param training whether dropout applies
+     * @return {@code 2 L} arrays {@code [B, kvHeads, P, headDim]}: key and value of each layer
+     */
+    public NDList prefixKeyValues(ParameterStore ps, NDArray anchor, long batch, boolean training) {
+        NDArray prefix = encoder.forward(ps, new NDList(anchor), training).head();
+        if (prefix.getDataType() != DataType.FLOAT32) {
+            prefix = prefix.toType(DataType.FLOAT32, false);
+        }
+        int layers2 = 2 * config.getNumHiddenLayers();
+        // [P, 2L * kv * d] -> [2L, kv, P, d]; the 2L axis alternates key and value per layer
+        NDArray stacked =
+                prefix.reshape(
+                                config.getNumPrefixTokens(),
+                                layers2,
+                                config.getNumKeyValueHeads(),
+                                config.getHeadDim())
+                        .transpose(1, 2, 0, 3)
+                        .expandDims(1);
+        if (batch > 1) {
+            stacked = stacked.repeat(1, batch);
+        }
+        NDList out = new NDList(layers2);
+        for (int i = 0; i < layers2; i++) {
+            out.add(stacked.get(i));
+        }
+        return out;
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    protected NDList forwardInternal(
+            ParameterStore ps, NDList inputs, boolean training, PairList<String, Object> params) {
+        if (!enabled) {
+            return getBaseModel().forward(ps, inputs, training, params);
+        }
+        NDArray ids = inputs.get(0);
+        NDManager manager = ids.getManager();
+        long batch = ids.getShape().get(0);
+        long length = ids.getShape().get(1);
+        long tokens = config.getNumPrefixTokens();
+        int layers2 = 2 * config.getNumHiddenLayers();
+        boolean cached = inputs.size() > 3;
+        long past = cached ? inputs.get(3).getShape().get(2) : 0;
+
+        NDList prefix = prefixKeyValues(ps, ids, batch, training);
+        NDList keyValues = new NDList(layers2);
+        for (int i = 0; i < layers2; i++) {
+            keyValues.add(cached ? prefix.get(i).concat(inputs.get(3 + i), 2) : prefix.get(i));
+        }
+        NDArray positions =
+                inputs.size() > 1
+                        ? inputs.get(1)
+                        : manager.arange(past, past + length, 1, DataType.INT64)
+                                .reshape(1, length)
+                                .repeat(0, batch);
+        NDArray mask =
+                inputs.size() > 2
+                        ? inputs.get(2)
+                        : manager.ones(new Shape(batch, past + length), DataType.INT64);
+        NDList baseInput = new NDList(ids, positions.add(tokens), withPrefix(mask, tokens));
+        baseInput.addAll(keyValues);
+        NDList output = getBaseModel().forward(ps, baseInput, training, params);
+        NDIndex afterPrefix = new NDIndex(":, :, {}:", tokens);
+        for (int i = 1; i <= layers2; i++) {
+            output.set(i, output.get(i).get(afterPrefix));
+        }
+        return output;
+    }
+
+    /** Prepends the prefix to a 2-D mask (ones) or a 4-D additive mask (zeros). */
+    private static NDArray withPrefix(NDArray mask, long tokens) {
+        NDManager manager = mask.getManager();
+        Shape shape = mask.getShape();
+        if (shape.dimension() == 2) {
+            NDArray ones = manager.ones(new Shape(shape.get(0), tokens), mask.getDataType());
+            return ones.concat(mask, 1);
+        }
+        if (shape.dimension() == 4) {
+            Shape zerosShape = new Shape(shape.get(0), shape.get(1), shape.get(2), tokens);
+            return NDArrays.concat(
+                    new NDList(manager.zeros(zerosShape, mask.getDataType()), mask), 3);
+        }
+        throw new IllegalArgumentException(
+                "the attention mask must be [batch, tokens] or [batch, 1, new, tokens], got "
+                        + shape);
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    protected void initializeChildBlocks(
+            NDManager manager, DataType dataType, Shape... inputShapes) {
+        super.initializeChildBlocks(manager, dataType, inputShapes);
+        encoder.initialize(manager, config.getDtype(), new Shape(1));
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    public void savePretrained(Path dir) throws IOException {
+        PrefixCheckpoint.save(this, dir);
+    }
+
+    /**
+     * Wraps a model with the prefix saved in a directory: peft4j's or Hugging Face PEFT's format
+     * ({@code adapter_config.json} and {@code adapter_model.safetensors} with {@code
+     * prompt_embeddings}), or the seed's {@code prefix_config.json} with those weights.
+     *
+     * <p>With a projection, the encoder's own weights ({@code prefix_encoder.safetensors}, which
+     * peft4j writes) make the prefix trainable as before; without them the saved prefix, the
+     * projection's output, becomes a plain table.
+     *
+     * @param model the base model, with its weights
+     * @param dir the adapter directory
+     * @return the model with the prefix, the base frozen
+     * @throws IOException if a file is missing or corrupt
+     * @throws IllegalArgumentException if the prefix does not fit the model (layer count, heads,
+     *     shapes: each named)
+     */
+    public static PrefixModelForCausalLM fromPretrained(CausalLanguageModel model, Path dir)
+            throws IOException {
+        return PrefixCheckpoint.load(model, dir);
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    public int getNumHiddenLayers() {
+        return base.getNumHiddenLayers();
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    public int getNumAttentionHeads() {
+        return base.getNumAttentionHeads();
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    public int getNumKeyValueHeads() {
+        return base.getNumKeyValueHeads();
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    public int getHeadDim() {
+        return base.getHeadDim();
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    public int getHiddenSize() {
+        return base.getHiddenSize();
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    public int getVocabSize() {
+        return base.getVocabSize();
+    }
+}
