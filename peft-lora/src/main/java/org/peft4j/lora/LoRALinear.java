@@ -15,6 +15,7 @@ import ai.djl.training.initializer.NormalInitializer;
 import ai.djl.training.initializer.UniformInitializer;
 import ai.djl.util.PairList;
 
+import org.peft4j.core.Scalars;
 import org.peft4j.core.io.NativeArrays;
 
 import java.util.List;
@@ -342,7 +343,7 @@ public class LoRALinear extends Linear {
             h = h.toType(a.getDataType(), false);
         }
         NDArray update = linear(linear(h, a).singletonOrThrow(), bb).singletonOrThrow();
-        update = update.muli((float) scaling);
+        update = Scalars.muli(update, scaling);
         if (update.getDataType() != base.getDataType()) {
             update = update.toType(base.getDataType(), false);
         }

@@ -13,6 +13,7 @@ import ai.djl.training.ParameterStore;
 import ai.djl.training.initializer.NormalInitializer;
 import ai.djl.util.PairList;
 
+import org.peft4j.core.Scalars;
 import org.peft4j.core.lm.CausalLanguageModel;
 
 import java.util.ArrayList;
@@ -110,7 +111,7 @@ final class TinyDecoder extends AbstractBlock implements CausalLanguageModel {
             NDArray kr = k.repeat(1, HEADS / KV_HEADS);
             NDArray vr = v.repeat(1, HEADS / KV_HEADS);
             NDArray scores =
-                    q.matMul(kr.transpose(0, 1, 3, 2)).div((float) Math.sqrt(HEAD_DIM)).add(mask);
+                    Scalars.div(q.matMul(kr.transpose(0, 1, 3, 2)), Math.sqrt(HEAD_DIM)).add(mask);
             NDArray context =
                     scores.softmax(-1)
                             .matMul(vr)

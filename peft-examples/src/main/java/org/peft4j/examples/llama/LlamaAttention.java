@@ -9,6 +9,7 @@ import ai.djl.nn.core.Linear;
 import ai.djl.training.ParameterStore;
 import ai.djl.util.PairList;
 
+import org.peft4j.core.Scalars;
 import org.peft4j.core.tree.ReplaceableBlock;
 
 /**
@@ -73,7 +74,7 @@ public final class LlamaAttention extends ReplaceableBlock {
         NDArray q = project(ps, qProj.get(), x, heads, training);
         NDArray k = project(ps, kProj.get(), x, kvHeads, training);
         NDArray v = project(ps, vProj.get(), x, kvHeads, training);
-        q = RotaryEmbedding.apply(q, cos, sin).mul((float) (1 / Math.sqrt(headDim)));
+        q = Scalars.mul(RotaryEmbedding.apply(q, cos, sin), 1 / Math.sqrt(headDim));
         k = RotaryEmbedding.apply(k, cos, sin);
         if (inputs.size() > 4) {
             k = inputs.get(4).concat(k, 2);

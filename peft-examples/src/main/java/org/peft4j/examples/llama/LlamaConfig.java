@@ -1,6 +1,9 @@
 package org.peft4j.examples.llama;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 
 import org.peft4j.core.config.JsonConfigReader;
 
@@ -352,6 +355,50 @@ public final class LlamaConfig {
      */
     public RopeScaling getRopeScaling() {
         return ropeScaling;
+    }
+
+    /**
+     * Returns the config as Hugging Face's {@code config.json} writes it.
+     *
+     * @return a new JSON object
+     */
+    public ObjectNode toJson() {
+        ObjectNode json = new ObjectMapper().createObjectNode();
+        json.putArray("architectures").add("LlamaForCausalLM");
+        json.put("model_type", "llama");
+        json.put("hidden_size", hiddenSize);
+        json.put("intermediate_size", intermediateSize);
+        json.put("num_hidden_layers", numHiddenLayers);
+        json.put("num_attention_heads", numAttentionHeads);
+        json.put("num_key_value_heads", numKeyValueHeads);
+        json.put("head_dim", headDim);
+        json.put("vocab_size", vocabSize);
+        json.put("max_position_embeddings", maxPositionEmbeddings);
+        json.put("rms_norm_eps", rmsNormEps);
+        json.put("rope_theta", ropeTheta);
+        json.put("hidden_act", "silu");
+        json.put("tie_word_embeddings", tieWordEmbeddings);
+        json.put("attention_bias", attentionBias);
+        json.put("mlp_bias", mlpBias);
+        json.put("bos_token_id", bosTokenId);
+        if (eosTokenIds.length == 1) {
+            json.put("eos_token_id", eosTokenIds[0]);
+        } else {
+            ArrayNode eos = json.putArray("eos_token_id");
+            for (int id : eosTokenIds) {
+                eos.add(id);
+            }
+        }
+        if (ropeScaling != null) {
+            ObjectNode scaling = json.putObject("rope_scaling");
+            scaling.put("rope_type", ropeScaling.type());
+            scaling.put("factor", ropeScaling.factor());
+            scaling.put("low_freq_factor", ropeScaling.lowFreqFactor());
+            scaling.put("high_freq_factor", ropeScaling.highFreqFactor());
+            scaling.put("original_max_position_embeddings", ropeScaling.originalMaxPositions());
+        }
+        json.put("torch_dtype", "float32");
+        return json;
     }
 
     /** {@inheritDoc} */

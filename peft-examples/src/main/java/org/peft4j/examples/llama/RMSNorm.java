@@ -9,6 +9,8 @@ import ai.djl.nn.Parameter;
 import ai.djl.training.ParameterStore;
 import ai.djl.util.PairList;
 
+import org.peft4j.core.Scalars;
+
 /**
  * Root-mean-square normalisation (Zhang and Sennrich, 2019) over the last axis:
  *
@@ -69,7 +71,7 @@ public final class RMSNorm extends AbstractBlock {
     public static NDArray normalize(NDArray x, NDArray w, float eps) {
         DataType type = x.getDataType();
         NDArray x32 = type == DataType.FLOAT32 ? x : x.toType(DataType.FLOAT32, false);
-        NDArray rms = x32.square().mean(LAST_AXIS, true).add(eps).sqrt();
+        NDArray rms = Scalars.add(x32.square().mean(LAST_AXIS, true), eps).sqrt();
         NDArray y = x32.div(rms);
         if (type != DataType.FLOAT32) {
             y = y.toType(type, false);

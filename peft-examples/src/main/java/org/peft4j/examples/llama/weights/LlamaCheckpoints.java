@@ -6,6 +6,11 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Parameter;
 
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+
+import org.peft4j.core.io.AtomicFiles;
+import org.peft4j.core.io.SafetensorsWriter;
 import org.peft4j.core.tree.BlockPaths;
 import org.peft4j.examples.llama.LlamaConfig;
 import org.peft4j.examples.llama.LlamaForCausalLM;
@@ -17,7 +22,9 @@ import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
@@ -64,6 +71,58 @@ public final class LlamaCheckpoints {
         LlamaConfig llamaConfig = LlamaConfig.fromJson(config);
         try (SafetensorsWeights weights = SafetensorsWeights.open(path)) {
             return load(llamaConfig, weights, manager);
+        }
+    }
+
+    /**
+     * Writes a model as a Hugging Face checkpoint: {@code config.json} and {@code
+     * model.safetensors} (float32), each atomically. The tokenizer is the caller's to copy.
+     *
+     * @param llama the model, with its weights (merged adapters included)
+     * @param dir the directory; created when missing
+     * @throws IOException if writing fails
+     */
+    public static void save(LlamaForCausalLM llama, Path dir) throws IOException {
+        Map<String, NDArray> tensors = new LinkedHashMap<>();
+        BlockPaths.parameters(llama).forEach((name, p) -> tensors.put(name, p.getArray()));
+        SafetensorsWriter.write(dir.resolve(SafetensorsWeights.SINGLE), tensors);
+        ObjectMapper json = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+        AtomicFiles.writeString(
+                dir.resolve("config.json"),
+                json.writeValueAsString(llama.getConfig().toJson()) + '\n');
+    }
+
+    /**
+     * Copies the tokenizer found next to a model ({@code tokenizer.json}, with {@code
+     * tokenizer_config.json} and {@code special_tokens_map.json} when present, else {@code
+     * tokenizer.bin}) into a directory.
+     *
+     * @param model the model path the tokenizer sits beside
+     * @param dir the target directory
+     * @throws IOException if there is no tokenizer or copying fails
+     */
+    public static void copyTokenizer(Path model, Path dir) throws IOException {
+        Path from = Files.isDirectory(model) ? model : model.toAbsolutePath().getParent();
+        boolean copied = false;
+        for (String name :
+                new String[] {
+                    "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"
+                }) {
+            if (Files.isRegularFile(from.resolve(name))) {
+                Files.copy(
+                        from.resolve(name), dir.resolve(name), StandardCopyOption.REPLACE_EXISTING);
+                copied |= name.equals("tokenizer.json");
+            }
+        }
+        if (!copied) {
+            if (!Files.isRegularFile(from.resolve("tokenizer.bin"))) {
+                throw new NoSuchFileException(
+                        from.toString(), null, "holds neither tokenizer.json nor tokenizer.bin");
+            }
+            Files.copy(
+                    from.resolve("tokenizer.bin"),
+                    dir.resolve("tokenizer.bin"),
+                    StandardCopyOption.REPLACE_EXISTING);
         }
     }
 

@@ -1,0 +1,201 @@
+package org.peft4j.examples.train;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.nn.Parameter;
+
+import org.peft4j.core.io.NativeArrays;
+import org.peft4j.core.io.SafetensorsReader;
+import org.peft4j.core.io.SafetensorsWriter;
+import org.peft4j.core.io.TensorInfo;
+
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+/**
+ * AdamW (Loshchilov and Hutter, 2019) over named parameters, with its moments in arrays that {@link
+ * #save(Path)} writes and {@link #load(Path)} restores, so that a resumed run continues exactly.
+ *
+ * <pre>
+ *   g = grad * scale
+ *   m = b1 m + (1 - b1) g          v = b2 v + (1 - b2) g^2
+ *   p = p (1 - lr wd) - lr (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)
+ * </pre>
+ *
+ * <p>Parameters that did not get a gradient in a step are left alone. Gradients are zeroed after
+ * the update (DJL does not zero them when a gradient collector opens). The moments live beside the
+ * parameters, on their manager, until {@link #close()}.
+ */
+public final class AdamW implements AutoCloseable {
+
+    private final Map<String, Parameter> parameters;
+    private final Map<String, NDArray> first = new LinkedHashMap<>();
+    private final Map<String, NDArray> second = new LinkedHashMap<>();
+    private final double beta1;
+    private final double beta2;
+    private final double epsilon;
+    private final double weightDecay;
+    private int steps;
+
+    /**
+     * Creates the optimizer with zero moments.
+     *
+     * @param parameters the trainable parameters by name
+     * @param beta1 the first moment's decay, e.g. 0.9
+     * @param beta2 the second moment's decay, e.g. 0.999
+     * @param epsilon added to the denominator, e.g. 1e-8
+     * @param weightDecay decoupled weight decay, e.g. 0 or 0.01
+     */
+    public AdamW(
+            Map<String, Parameter> parameters,
+            double beta1,
+            double beta2,
+            double epsilon,
+            double weightDecay) {
+        this.parameters = new LinkedHashMap<>(parameters);
+        this.beta1 = beta1;
+        this.beta2 = beta2;
+        this.epsilon = epsilon;
+        this.weightDecay = weightDecay;
+        parameters.forEach(
+                (name, p) -> {
+                    first.put(name, p.getArray().zerosLike());
+                    second.put(name, p.getArray().zerosLike());
+                });
+    }
+
+    /**
+     * Returns how many updates were made.
+     *
+     * @return {@code t}
+     */
+    public int getSteps() {
+        return steps;
+    }
+
+    /**
+     * Returns the global L2 norm of the current gradients.
+     *
+     * @return {@code sqrt(sum of g^2)} over every parameter with a gradient
+     */
+    public double gradientNorm() {
+        double sum = 0;
+        for (Parameter p : parameters.values()) {
+            NDArray w = p.getArray();
+            if (w.hasGradient()) {
+                try (NDArray g = w.getGradient();
+                        NDArray squared = g.square();
+                        NDArray total = squared.sum()) {
+                    sum += total.getFloat();
+                }
+            }
+        }
+        return Math.sqrt(sum);
+    }
+
+    /**
+     * Updates every parameter from its gradient, then zeroes the gradients.
+     *
+     * @param learningRate this step's rate
+     * @param scale multiplies every gradient first (clipping)
+     */
+    public void step(double learningRate, double scale) {
+        steps++;
+        double correction1 = 1 - Math.pow(beta1, steps);
+        double correction2 = 1 - Math.pow(beta2, steps);
+        for (Map.Entry<String, Parameter> entry : parameters.entrySet()) {
+            NDArray w = entry.getValue().getArray();
+            if (!w.hasGradient()) {
+                continue;
+            }
+            NDArray m = first.get(entry.getKey());
+            NDArray v = second.get(entry.getKey());
+            try (NDArray g = w.getGradient()) {
+                if (scale != 1) {
+                    g.muli((float) scale);
+                }
+                try (NDArray gm = g.mul((float) (1 - beta1));
+                        NDArray g2 = g.square().muli((float) (1 - beta2))) {
+                    m.muli((float) beta1).addi(gm);
+                    v.muli((float) beta2).addi(g2);
+                }
+                if (weightDecay != 0) {
+                    w.muli((float) (1 - learningRate * weightDecay));
+                }
+                try (NDArray denominator =
+                                v.sqrt()
+                                        .divi((float) Math.sqrt(correction2))
+                                        .addi((float) epsilon);
+                        NDArray update =
+                                m.div(denominator).muli((float) (learningRate / correction1))) {
+                    w.subi(update);
+                }
+                g.subi(g);
+            }
+        }
+    }
+
+    /** Frees the moments. */
+    @Override
+    public void close() {
+        first.values().forEach(NDArray::close);
+        second.values().forEach(NDArray::close);
+    }
+
+    /**
+     * Writes the moments and step count.
+     *
+     * @param file a safetensors file; {@code exp_avg.<name>}, {@code exp_avg_sq.<name>}, and the
+     *     step in the metadata
+     * @throws IOException if writing fails
+     */
+    public void save(Path file) throws IOException {
+        Map<String, NDArray> tensors = new LinkedHashMap<>();
+        first.forEach((name, m) -> tensors.put("exp_avg." + name, m));
+        second.forEach((name, v) -> tensors.put("exp_avg_sq." + name, v));
+        SafetensorsWriter.write(file, tensors, Map.of("step", Integer.toString(steps)));
+    }
+
+    /**
+     * Restores what {@link #save(Path)} wrote.
+     *
+     * @param file the optimizer file of a checkpoint
+     * @throws IOException if the file cannot be read, or its moments do not match the parameters
+     *     (names and shapes are checked)
+     */
+    public void load(Path file) throws IOException {
+        try (SafetensorsReader reader = SafetensorsReader.open(file)) {
+            Map<String, TensorInfo> tensors = reader.getTensors();
+            for (String prefix : new String[] {"exp_avg.", "exp_avg_sq."}) {
+                Map<String, NDArray> target = prefix.equals("exp_avg.") ? first : second;
+                for (Map.Entry<String, NDArray> entry : target.entrySet()) {
+                    String key = prefix + entry.getKey();
+                    TensorInfo info = tensors.get(key);
+                    if (info == null || !info.shape().equals(entry.getValue().getShape())) {
+                        throw new IOException(
+                                file
+                                        + ": "
+                                        + (info == null
+                                                ? "missing " + key
+                                                : key
+                                                        + " has shape "
+                                                        + info.shape()
+                                                        + ", expected "
+                                                        + entry.getValue().getShape())
+                                        + "; the checkpoint belongs to another adapter");
+                    }
+                    try (NDManager scratch = entry.getValue().getManager().newSubManager()) {
+                        NativeArrays.copyInto(entry.getValue(), reader.read(key, scratch));
+                    }
+                }
+            }
+            String step = reader.getMetadata().get("step");
+            if (step == null) {
+                throw new IOException(file + ": no \"step\" in the metadata");
+            }
+            steps = Integer.parseInt(step);
+        }
+    }
+}

@@ -1,0 +1,394 @@
+package org.peft4j.examples.train;
+
+import ai.djl.engine.Engine;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.NDScope;
+import ai.djl.training.GradientCollector;
+import ai.djl.training.ParameterStore;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+
+import org.peft4j.core.Scalars;
+import org.peft4j.core.io.AtomicFiles;
+import org.peft4j.core.lm.TokenCrossEntropy;
+import org.peft4j.examples.data.Batch;
+import org.peft4j.examples.data.Dataset;
+import org.peft4j.examples.data.TokenizedExample;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Locale;
+import java.util.stream.Stream;
+
+/**
+ * Trains an adapter: each step runs {@code gradientAccumulationSteps} micro-batches forward and
+ * backward (the loss of each is its summed token loss over the step's total target tokens, so the
+ * step's gradient is that of the mean over all its tokens), clips the global gradient norm, and
+ * updates with {@link AdamW} at the {@link Schedule}'s rate.
+ *
+ * <p>Every step runs in an {@link NDScope} and a sub-manager, so its arrays (inputs, activations,
+ * gradients' wrappers, optimizer temporaries) are freed when it ends: memory stays flat over a long
+ * run. Dropout draws from a seed derived from the run's seed and the step, and the data order of
+ * each epoch from the run's seed, so a run resumed from a checkpoint computes what the
+ * uninterrupted run would.
+ *
+ * <p>The output directory gets the final adapter, {@code metrics.csv}, {@code loss.svg}, {@code
+ * train_results.json}, and the newest {@code checkpoint-<step>} directories (adapter, {@code
+ * optimizer.safetensors}, {@code trainer_state.json}).
+ */
+public final class FineTuner {
+
+    private static final Logger logger = LoggerFactory.getLogger(FineTuner.class);
+    private static final String CHECKPOINT = "checkpoint-";
+    private static final String OPTIMIZER_FILE = "optimizer.safetensors";
+
+    private final TrainableModel model;
+    private final FineTuneConfig config;
+    private final Dataset train;
+    private final List<TokenizedExample> dev;
+    private final Path output;
+    private final NDManager manager;
+    private final PrintStream progress;
+
+    /**
+     * Creates a fine-tuner.
+     *
+     * @param model what to train: an adapter, or a whole model
+     * @param config the run's settings
+     * @param train the training data
+     * @param dev the evaluation data, or an empty list
+     * @param output the output directory
+     * @param manager the manager under which step arrays live
+     * @param progress where the progress bar goes (standard error)
+     */
+    public FineTuner(
+            TrainableModel model,
+            FineTuneConfig config,
+            Dataset train,
+            List<TokenizedExample> dev,
+            Path output,
+            NDManager manager,
+            PrintStream progress) {
+        this.model = model;
+        this.config = config;
+        this.train = train;
+        this.dev = dev;
+        this.output = output;
+        this.manager = manager;
+        this.progress = progress;
+    }
+
+    /**
+     * What a run measured.
+     *
+     * @param steps the steps done
+     * @param lastLoss the training loss of the last step
+     * @param eval the final evaluation, or {@code null} without dev data
+     * @param tokensPerSecond the training throughput
+     */
+    public record Result(int steps, double lastLoss, Metrics eval, double tokensPerSecond) {}
+
+    /**
+     * Runs to the end.
+     *
+     * @param resumeFrom a checkpoint directory to continue from (its adapter must already be in the
+     *     model), or {@code null} to start fresh
+     * @return the result
+     * @throws IOException if a checkpoint or the output cannot be written or read
+     */
+    public Result run(Path resumeFrom) throws IOException {
+        Files.createDirectories(output);
+        int totalSteps = config.totalSteps(train.size());
+        int perStep = config.getBatchSize() * config.getGradientAccumulationSteps();
+        try (AdamW optimizer =
+                new AdamW(
+                        model.trainableParameters(),
+                        0.9,
+                        0.999,
+                        config.getAdamEpsilon(),
+                        config.getWeightDecay())) {
+            return run(resumeFrom, optimizer, totalSteps, perStep);
+        }
+    }
+
+    @SuppressWarnings("try") // the scope frees every array of a step
+    private Result run(Path resumeFrom, AdamW optimizer, int totalSteps, int perStep)
+            throws IOException {
+        TrainingState state = new TrainingState(0, 0, 0, 0, totalSteps, config.getSeed(), perStep);
+        if (resumeFrom != null) {
+            state = resume(resumeFrom, optimizer, state);
+        }
+        Schedule schedule =
+                new Schedule(
+                        config.getSchedule(),
+                        config.getLearningRate(),
+                        config.getWarmupSteps(),
+                        totalSteps);
+        MetricsLog log = new MetricsLog(output, resumeFrom == null ? -1 : state.step());
+        ProgressBar bar =
+                new ProgressBar(progress, state.step(), totalSteps, System.console() != null);
+        logger.info(
+                "training {} examples, {} steps of {} examples, {}",
+                train.size(),
+                totalSteps,
+                perStep,
+                model.describe());
+        ParameterStore parameters = new ParameterStore(manager, false);
+        double windowLoss = 0;
+        long windowCorrect = 0;
+        long windowTargets = 0;
+        long windowTokens = 0;
+        long windowStart = System.nanoTime();
+        long runStart = System.nanoTime();
+        long runTokens = 0;
+        double lastLoss = Double.NaN;
+        Metrics eval = null;
+        while (state.step() < totalSteps) {
+            int step = state.step();
+            double rate = schedule.rate(step);
+            Engine.getInstance().setRandomSeed((int) (config.getSeed() * 1_000_003L + step));
+            StepData data = collect(state);
+            double stepLoss = 0;
+            double gradNorm;
+            try (NDScope scope = new NDScope();
+                    NDManager stepManager = manager.newSubManager()) {
+                for (List<TokenizedExample> micro : data.microBatches()) {
+                    Batch batch = Batch.of(micro, stepManager);
+                    try (GradientCollector collector =
+                            Engine.getInstance().newGradientCollector()) {
+                        NDArray logits =
+                                model.block().forward(parameters, batch.modelInput(), true).head();
+                        NDArray[] sum = TokenCrossEntropy.sumAndCount(logits, batch.labels());
+                        NDArray loss = Scalars.div(sum[0], Math.max(1, data.targets()));
+                        collector.backward(loss);
+                        stepLoss += sum[0].getFloat();
+                        long[] accuracy = TokenCrossEntropy.accuracy(logits, batch.labels());
+                        windowCorrect += accuracy[0];
+                    }
+                }
+                gradNorm = optimizer.gradientNorm();
+                if (!Double.isFinite(gradNorm) || !Double.isFinite(stepLoss)) {
+                    throw new IllegalStateException(
+                            "training diverged at step "
+                                    + (step + 1)
+                                    + " (loss "
+                                    + stepLoss
+                                    + ", gradient norm "
+                                    + gradNorm
+                                    + "); lower the learning rate (now "
+                                    + config.getLearningRate()
+                                    + ") or raise warmup");
+                }
+                double scale =
+                        config.getMaxGradNorm() > 0 && gradNorm > config.getMaxGradNorm()
+                                ? config.getMaxGradNorm() / (gradNorm + 1e-6)
+                                : 1;
+                optimizer.step(rate, scale);
+            }
+            lastLoss = stepLoss / Math.max(1, data.targets());
+            windowLoss += stepLoss;
+            windowTargets += data.targets();
+            windowTokens += data.tokens();
+            runTokens += data.tokens();
+            state =
+                    new TrainingState(
+                            step + 1,
+                            data.epoch(),
+                            data.index(),
+                            state.tokens() + data.tokens(),
+                            totalSteps,
+                            config.getSeed(),
+                            perStep);
+            int done = state.step();
+            boolean last = done == totalSteps;
+            boolean logNow = done % config.getLoggingSteps() == 0 || last;
+            boolean evalNow =
+                    !dev.isEmpty()
+                            && (last
+                                    || config.getEvalSteps() > 0
+                                            && done % config.getEvalSteps() == 0);
+            double seconds = (System.nanoTime() - windowStart) / 1e9;
+            double throughput = windowTokens / Math.max(seconds, 1e-9);
+            bar.update(done, lastLoss, throughput);
+            if (evalNow) {
+                eval = Evaluator.evaluate(model.block(), dev, config.getBatchSize(), manager);
+                bar.breakLine();
+                logger.info("step {}: eval {}", done, eval);
+            }
+            if (logNow || evalNow) {
+                Metrics window =
+                        new Metrics(
+                                windowLoss / Math.max(1, windowTargets),
+                                (double) windowCorrect / Math.max(1, windowTargets),
+                                windowTargets);
+                double epoch = state.epoch() + (double) state.index() / train.size();
+                log.add(done, epoch, rate, window, gradNorm, throughput, evalNow ? eval : null);
+                windowLoss = 0;
+                windowCorrect = 0;
+                windowTargets = 0;
+                windowTokens = 0;
+                windowStart = System.nanoTime();
+            }
+            if (config.getSaveSteps() > 0 && done % config.getSaveSteps() == 0 && !last) {
+                log.flush();
+                checkpoint(state, optimizer);
+            }
+        }
+        double tokensPerSecond = runTokens / Math.max((System.nanoTime() - runStart) / 1e9, 1e-9);
+        model.save(output);
+        log.flush();
+        writeResults(state, lastLoss, eval, tokensPerSecond);
+        return new Result(state.step(), lastLoss, eval, tokensPerSecond);
+    }
+
+    /** The micro-batches of one step and the data position after them. */
+    private record StepData(
+            List<List<TokenizedExample>> microBatches,
+            long targets,
+            long tokens,
+            int epoch,
+            int index) {}
+
+    private StepData collect(TrainingState state) {
+        int epoch = state.epoch();
+        int index = state.index();
+        List<List<TokenizedExample>> micro = new ArrayList<>();
+        long targets = 0;
+        long tokens = 0;
+        for (int a = 0; a < config.getGradientAccumulationSteps(); a++) {
+            if (index >= train.size()) {
+                epoch++;
+                index = 0;
+            }
+            List<TokenizedExample> slice = train.slice(epoch, index, config.getBatchSize());
+            index += slice.size();
+            for (TokenizedExample example : slice) {
+                targets += example.countTargets() - (example.labels()[0] >= 0 ? 1 : 0);
+                tokens += example.inputIds().length;
+            }
+            micro.add(slice);
+        }
+        return new StepData(micro, targets, tokens, epoch, index);
+    }
+
+    private TrainingState resume(Path checkpoint, AdamW optimizer, TrainingState fresh)
+            throws IOException {
+        TrainingState saved = TrainingState.read(checkpoint.resolve(TrainingState.FILE));
+        if (saved.seed() != fresh.seed()
+                || saved.examplesPerStep() != fresh.examplesPerStep()
+                || saved.totalSteps() != fresh.totalSteps()) {
+            throw new IllegalArgumentException(
+                    checkpoint
+                            + " was made with seed "
+                            + saved.seed()
+                            + ", "
+                            + saved.examplesPerStep()
+                            + " examples per step and "
+                            + saved.totalSteps()
+                            + " steps; this run has "
+                            + fresh.seed()
+                            + ", "
+                            + fresh.examplesPerStep()
+                            + " and "
+                            + fresh.totalSteps()
+                            + ": resume with the same settings and data");
+        }
+        optimizer.load(checkpoint.resolve(OPTIMIZER_FILE));
+        logger.info("resuming from {} at step {}", checkpoint, saved.step());
+        return saved;
+    }
+
+    private void checkpoint(TrainingState state, AdamW optimizer) throws IOException {
+        Path dir = output.resolve(CHECKPOINT + state.step());
+        model.save(dir);
+        optimizer.save(dir.resolve(OPTIMIZER_FILE));
+        state.write(dir.resolve(TrainingState.FILE)); // last: marks the checkpoint complete
+        List<Path> all = checkpoints(output);
+        for (int i = 0; i < all.size() - config.getSaveTotalLimit(); i++) {
+            deleteRecursively(all.get(i));
+        }
+    }
+
+    /**
+     * Finds the newest complete checkpoint of an output directory.
+     *
+     * @param output a run's output directory, or a checkpoint directory itself
+     * @return the checkpoint directory
+     * @throws IOException if there is none
+     */
+    public static Path latestCheckpoint(Path output) throws IOException {
+        if (Files.isRegularFile(output.resolve(TrainingState.FILE))) {
+            return output;
+        }
+        List<Path> all = checkpoints(output);
+        if (all.isEmpty()) {
+            throw new java.nio.file.NoSuchFileException(
+                    output.toString(),
+                    null,
+                    "holds no complete checkpoint-<step> directory to resume from");
+        }
+        return all.get(all.size() - 1);
+    }
+
+    private static List<Path> checkpoints(Path output) throws IOException {
+        if (!Files.isDirectory(output)) {
+            return List.of();
+        }
+        try (Stream<Path> files = Files.list(output)) {
+            return files.filter(p -> p.getFileName().toString().matches(CHECKPOINT + "\\d+"))
+                    .filter(p -> Files.isRegularFile(p.resolve(TrainingState.FILE)))
+                    .sorted(
+                            Comparator.comparingInt(
+                                    p ->
+                                            Integer.parseInt(
+                                                    p.getFileName()
+                                                            .toString()
+                                                            .substring(CHECKPOINT.length()))))
+                    .toList();
+        }
+    }
+
+    private static void deleteRecursively(Path dir) throws IOException {
+        try (Stream<Path> files = Files.walk(dir)) {
+            for (Path p : files.sorted(Comparator.reverseOrder()).toList()) {
+                Files.delete(p);
+            }
+        }
+    }
+
+    private void writeResults(
+            TrainingState state, double lastLoss, Metrics eval, double tokensPerSecond)
+            throws IOException {
+        ObjectMapper json = new ObjectMapper();
+        ObjectNode node = json.createObjectNode();
+        node.put("steps", state.step());
+        node.put("tokens", state.tokens());
+        node.put("train_loss", lastLoss);
+        node.put("tokens_per_second", tokensPerSecond);
+        if (eval != null) {
+            node.put("eval_loss", eval.loss());
+            node.put("eval_perplexity", eval.perplexity());
+            node.put("eval_accuracy", eval.accuracy());
+        }
+        AtomicFiles.writeString(
+                output.resolve("train_results.json"),
+                json.writerWithDefaultPrettyPrinter().writeValueAsString(node));
+        logger.info(
+                String.format(
+                        Locale.ROOT,
+                        "done: %d steps, last loss %.4f, %.0f tokens/s; adapter in %s",
+                        state.step(),
+                        lastLoss,
+                        tokensPerSecond,
+                        output));
+    }
+}
