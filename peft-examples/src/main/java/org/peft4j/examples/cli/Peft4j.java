@@ -9,7 +9,14 @@ import picocli.CommandLine.Command;
         mixinStandardHelpOptions = true,
         version = "peft4j 0.1.0",
         description = "Parameter-efficient fine-tuning (LoRA, prefix tuning) on DJL.",
-        subcommands = {GenerateCommand.class, QuickstartCommand.class})
+        subcommands = {
+            FinetuneCommand.class,
+            GenerateCommand.class,
+            MergeCommand.class,
+            EvalCommand.class,
+            StoriesCommand.class,
+            QuickstartCommand.class
+        })
 public final class Peft4j implements Runnable {
 
     @CommandLine.Spec CommandLine.Model.CommandSpec spec;

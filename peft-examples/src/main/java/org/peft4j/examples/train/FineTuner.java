@@ -135,7 +135,12 @@ public final class FineTuner {
                         totalSteps);
         MetricsLog log = new MetricsLog(output, resumeFrom == null ? -1 : state.step());
         ProgressBar bar =
-                new ProgressBar(progress, state.step(), totalSteps, System.console() != null);
+                new ProgressBar(
+                        progress,
+                        state.step(),
+                        totalSteps,
+                        System.console() != null,
+                        config.getLoggingSteps());
         logger.info(
                 "training {} examples, {} steps of {} examples, {}",
                 train.size(),

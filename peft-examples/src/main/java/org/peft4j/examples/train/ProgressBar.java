@@ -16,6 +16,7 @@ public final class ProgressBar {
     private final boolean redraw;
     private final long start = System.nanoTime();
     private final int firstStep;
+    private final int every;
 
     /**
      * Creates a bar.
@@ -24,12 +25,14 @@ public final class ProgressBar {
      * @param firstStep the step the run starts at (non-zero when resuming)
      * @param total the last step
      * @param redraw whether to redraw one line (a terminal)
+     * @param every without redrawing, print a line every this many steps (and at the end)
      */
-    public ProgressBar(PrintStream out, int firstStep, int total, boolean redraw) {
+    public ProgressBar(PrintStream out, int firstStep, int total, boolean redraw, int every) {
         this.out = out;
         this.firstStep = firstStep;
         this.total = total;
         this.redraw = redraw;
+        this.every = Math.max(1, every);
     }
 
     /**
@@ -40,6 +43,9 @@ public final class ProgressBar {
      * @param tokensPerSecond the recent throughput
      */
     public void update(int step, double loss, double tokensPerSecond) {
+        if (!redraw && step % every != 0 && step != total) {
+            return;
+        }
         int filled = total == 0 ? WIDTH : (int) ((long) WIDTH * step / total);
         StringBuilder bar = new StringBuilder("[");
         for (int i = 0; i < WIDTH; i++) {
