@@ -323,31 +323,36 @@ public class LoRALinear extends Linear {
         Device device = x.getDevice();
         NDArray w = parameterStore.getValue(weight, device, training);
         NDArray b = parameterStore.getValue(bias, device, training);
-        NDArray base = linear(x, w, b).singletonOrThrow();
-        if (merged) {
-            if (training) {
-                throw new IllegalStateException(
-                        path
-                                + ": the adapter is merged into W, so training would give A and B"
-                                + " no gradient; call LoRAModel.train() or unmerge() first");
-            }
-            return new NDList(base);
+        if (merged && training) {
+            throw new IllegalStateException(
+                    path
+                            + ": the adapter is merged into W, so training would give A and B no"
+                            + " gradient; call LoRAModel.train() or unmerge() first");
         }
-        if (!enabled) {
-            return new NDList(base);
+        if (merged || !enabled) {
+            return linear(x, w, b);
         }
         NDArray a = parameterStore.getValue(loraA, device, training);
         NDArray bb = parameterStore.getValue(loraB, device, training);
-        NDArray h = dropout > 0 ? Dropout.dropout(x, dropout, training).singletonOrThrow() : x;
+        // Rows flattened so that the base product can take the LoRA term as its addend:
+        // y = x W^T + (s (x A^T) B^T + b) in one matrix-multiply-add, the scale applied to the
+        // [rows, r] intermediate, and no separate pass over [rows, out] to add the branch.
+        Shape shape = x.getShape();
+        NDArray rows = x.reshape(-1, shape.get(shape.dimension() - 1));
+        NDArray h =
+                dropout > 0 ? Dropout.dropout(rows, dropout, training).singletonOrThrow() : rows;
         if (h.getDataType() != a.getDataType()) {
             h = h.toType(a.getDataType(), false);
         }
-        NDArray update = linear(linear(h, a).singletonOrThrow(), bb).singletonOrThrow();
-        update = Scalars.muli(update, scaling);
-        if (update.getDataType() != base.getDataType()) {
-            update = update.toType(base.getDataType(), false);
+        NDArray down = Scalars.mul(linear(h, a).singletonOrThrow(), scaling);
+        NDArray addend =
+                linear(down, bb, b == null ? null : b.toType(bb.getDataType(), false))
+                        .singletonOrThrow();
+        if (addend.getDataType() != rows.getDataType()) {
+            addend = addend.toType(rows.getDataType(), false);
         }
-        return new NDList(base.addi(update));
+        NDArray y = linear(rows, w, addend).singletonOrThrow();
+        return new NDList(y.reshape(shape.slice(0, shape.dimension() - 1).add(outFeatures)));
     }
 
     /** {@inheritDoc} */

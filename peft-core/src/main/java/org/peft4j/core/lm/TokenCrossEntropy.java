@@ -2,6 +2,7 @@ package org.peft4j.core.lm;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
 
 /**
  * The causal language-modelling loss over target tokens only: position {@code t} predicts label
@@ -42,15 +43,24 @@ public final class TokenCrossEntropy {
      * @return {@code {sum of -log p, count}}, both float32 scalars
      */
     public static NDArray[] sumAndCount(NDArray logits, NDArray labels) {
-        long length = logits.getShape().get(1);
-        NDArray predicted = logits.get(":, :{}, :", length - 1);
-        NDArray targets = labels.get(":, 1:").toType(DataType.INT64, false);
+        // Shift the labels, not the logits: slicing [B, T, V] would cost a copy in the backward
+        // pass; position T-1 predicts nothing and gets the ignore index.
+        NDArray targets = shiftedTargets(labels);
         NDArray counted = targets.neq(IGNORE_INDEX);
         NDArray safeTargets = targets.mul(counted.toType(DataType.INT64, false)).expandDims(-1);
-        NDArray logProbs = predicted.toType(DataType.FLOAT32, false).logSoftmax(-1);
+        NDArray logProbs = logits.toType(DataType.FLOAT32, false).logSoftmax(-1);
         NDArray picked = logProbs.gather(safeTargets, -1).squeeze(-1);
         NDArray weights = counted.toType(DataType.FLOAT32, false);
         return new NDArray[] {picked.mul(weights).sum().neg(), weights.sum()};
+    }
+
+    /** {@code targets[:, t] = labels[:, t + 1]}, the ignore index at the last position. */
+    private static NDArray shiftedTargets(NDArray labels) {
+        NDArray next = labels.get(":, 1:").toType(DataType.INT64, false);
+        NDArray last =
+                labels.getManager()
+                        .full(new Shape(labels.getShape().get(0), 1), IGNORE_INDEX, DataType.INT64);
+        return next.concat(last, 1);
     }
 
     /**
@@ -61,9 +71,8 @@ public final class TokenCrossEntropy {
      * @return {@code {correct, count}}
      */
     public static long[] accuracy(NDArray logits, NDArray labels) {
-        long length = logits.getShape().get(1);
-        NDArray predicted = logits.get(":, :{}, :", length - 1).argMax(-1);
-        NDArray targets = labels.get(":, 1:").toType(DataType.INT64, false);
+        NDArray predicted = logits.argMax(-1);
+        NDArray targets = shiftedTargets(labels);
         NDArray counted = targets.neq(IGNORE_INDEX);
         long correct = predicted.eq(targets).logicalAnd(counted).sum().getLong();
         long count = counted.sum().getLong();

@@ -15,6 +15,7 @@ import picocli.CommandLine.Command;
             MergeCommand.class,
             EvalCommand.class,
             StoriesCommand.class,
+            BenchCommand.class,
             QuickstartCommand.class
         })
 public final class Peft4j implements Runnable {
@@ -46,6 +47,7 @@ public final class Peft4j implements Runnable {
             // command-line tool should not phone home.
             System.setProperty("OPT_OUT_TRACKING", "true");
         }
+        MallocTuning.apply();
         CommandLine commandLine = new CommandLine(new Peft4j());
         commandLine.setExecutionExceptionHandler(
                 (e, cmd, parsed) -> {

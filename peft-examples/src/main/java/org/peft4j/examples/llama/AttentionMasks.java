@@ -16,7 +16,8 @@ final class AttentionMasks {
     /**
      * Returns the additive mask {@code [B, 1, T, P+T]}: 0 where query {@code i} (at absolute
      * position {@code P+i}) may attend key {@code j} ({@code j <= P+i} and key {@code j} is not
-     * padding), {@link #FORBIDDEN} elsewhere. A 4-D mask is taken as already additive.
+     * padding), {@link #FORBIDDEN} elsewhere. A 4-D mask is taken as already additive. For a single
+     * new token without a padding mask there is nothing to mask: {@code null}.
      *
      * @param mask {@code [B, P+T]} of 1 (token) and 0 (padding), a 4-D additive mask, or {@code
      *     null} for no padding
@@ -40,23 +41,38 @@ final class AttentionMasks {
                     ? mask
                     : mask.toType(DataType.FLOAT32, false);
         }
+        if (length == 1) {
+            // one new token may attend to every cached one: only padding is masked
+            if (mask == null) {
+                return null;
+            }
+            checkShape(mask, batch, total);
+            return mask.toType(DataType.FLOAT32, false)
+                    .sub(1f)
+                    .mul(-FORBIDDEN)
+                    .reshape(batch, 1, 1, total);
+        }
         NDManager manager = ids.getManager();
         NDArray keys = manager.arange(0, total, 1, DataType.INT64);
         NDArray queries = manager.arange(past, total, 1, DataType.INT64).expandDims(1);
         NDArray allowed = keys.lte(queries).reshape(1, 1, length, total);
         if (mask != null) {
-            Shape expected = new Shape(batch, total);
-            if (!mask.getShape().equals(expected)) {
-                throw new IllegalArgumentException(
-                        "the attention mask must have shape "
-                                + expected
-                                + " [batch, cached + new tokens], got "
-                                + mask.getShape());
-            }
+            checkShape(mask, batch, total);
             NDArray tokens = mask.toType(DataType.BOOLEAN, false).reshape(batch, 1, 1, total);
             allowed = allowed.logicalAnd(tokens);
         }
         // allowed: 1 - 1 = 0; forbidden: (0 - 1) * -FORBIDDEN = FORBIDDEN
         return allowed.toType(DataType.FLOAT32, false).sub(1f).mul(-FORBIDDEN);
+    }
+
+    private static void checkShape(NDArray mask, long batch, long total) {
+        Shape expected = new Shape(batch, total);
+        if (!mask.getShape().equals(expected)) {
+            throw new IllegalArgumentException(
+                    "the attention mask must have shape "
+                            + expected
+                            + " [batch, cached + new tokens], got "
+                            + mask.getShape());
+        }
     }
 }

@@ -16,12 +16,16 @@ import java.util.List;
 /**
  * The stack of decoder layers, children {@code 0 .. L-1}, as Hugging Face's {@code model.layers.N}.
  *
- * <p>Input: {@code (x, cos, sin, mask, pastKey_0, pastValue_0, ...)} (the cache optional). Output:
- * {@code (y, key_0, value_0, ...)}.
+ * <p>Input: {@code (x, cos, sin, cos / sqrt(d), sin / sqrt(d), mask, pastKey_0, pastValue_0, ...)}
+ * (the cache optional; the additive mask {@code null} when nothing is masked, a single token
+ * without padding). Output: {@code (y, key_0, value_0, ...)}.
  */
 public final class DecoderLayers extends ReplaceableBlock {
 
     private static final byte VERSION = 1;
+
+    /** The inputs before the cache: x, cos, sin, scaled cos, scaled sin, mask. */
+    static final int FIXED = 6;
 
     private final List<Slot<LlamaDecoderLayer>> layers = new ArrayList<>();
 
@@ -29,15 +33,16 @@ public final class DecoderLayers extends ReplaceableBlock {
      * Creates the stack of a config.
      *
      * @param config the model's config
+     * @param rotary the model's rotary embedding, shared by every layer
      */
-    public DecoderLayers(LlamaConfig config) {
+    public DecoderLayers(LlamaConfig config, RotaryEmbedding rotary) {
         super(VERSION);
         for (int i = 0; i < config.getNumHiddenLayers(); i++) {
             layers.add(
                     addSlot(
                             Integer.toString(i),
                             LlamaDecoderLayer.class,
-                            new LlamaDecoderLayer(config)));
+                            new LlamaDecoderLayer(config, rotary)));
         }
     }
 
@@ -45,22 +50,24 @@ public final class DecoderLayers extends ReplaceableBlock {
     @Override
     protected NDList forwardInternal(
             ParameterStore ps, NDList inputs, boolean training, PairList<String, Object> params) {
-        boolean cached = inputs.size() > 4;
-        if (cached && inputs.size() != 4 + 2 * layers.size()) {
+        boolean cached = inputs.size() > FIXED;
+        if (cached && inputs.size() != FIXED + 2 * layers.size()) {
             throw new IllegalArgumentException(
                     "expected "
                             + 2 * layers.size()
                             + " past key/value arrays (a key and a value per layer), got "
-                            + (inputs.size() - 4));
+                            + (inputs.size() - FIXED));
         }
         NDArray x = inputs.get(0);
         NDList output = new NDList(1 + 2 * layers.size());
         output.add(x);
         for (int i = 0; i < layers.size(); i++) {
-            NDList layerInput = new NDList(x, inputs.get(1), inputs.get(2), inputs.get(3));
+            NDList layerInput = new NDList(FIXED + 2);
+            layerInput.add(x);
+            layerInput.addAll(inputs.subList(1, FIXED));
             if (cached) {
-                layerInput.add(inputs.get(4 + 2 * i));
-                layerInput.add(inputs.get(5 + 2 * i));
+                layerInput.add(inputs.get(FIXED + 2 * i));
+                layerInput.add(inputs.get(FIXED + 1 + 2 * i));
             }
             NDList layerOutput = layers.get(i).get().forward(ps, layerInput, training);
             x = layerOutput.get(0);

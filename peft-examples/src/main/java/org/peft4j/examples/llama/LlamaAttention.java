@@ -9,7 +9,6 @@ import ai.djl.nn.core.Linear;
 import ai.djl.training.ParameterStore;
 import ai.djl.util.PairList;
 
-import org.peft4j.core.Scalars;
 import org.peft4j.core.tree.ReplaceableBlock;
 
 /**
@@ -38,14 +37,17 @@ public final class LlamaAttention extends ReplaceableBlock {
     private final int kvHeads;
     private final int headDim;
     private final int hidden;
+    private final RotaryEmbedding rotary;
 
     /**
      * Creates the attention block of a config.
      *
      * @param config the model's config
+     * @param rotary the model's rotary embedding
      */
-    public LlamaAttention(LlamaConfig config) {
+    public LlamaAttention(LlamaConfig config, RotaryEmbedding rotary) {
         super(VERSION);
+        this.rotary = rotary;
         heads = config.getNumAttentionHeads();
         kvHeads = config.getNumKeyValueHeads();
         headDim = config.getHeadDim();
@@ -68,17 +70,19 @@ public final class LlamaAttention extends ReplaceableBlock {
         NDArray x = inputs.get(0);
         NDArray cos = inputs.get(1);
         NDArray sin = inputs.get(2);
-        NDArray mask = inputs.get(3);
+        NDArray scaledCos = inputs.get(3);
+        NDArray scaledSin = inputs.get(4);
+        NDArray mask = inputs.get(5);
         long batch = x.getShape().get(0);
         long length = x.getShape().get(1);
         NDArray q = project(ps, qProj.get(), x, heads, training);
         NDArray k = project(ps, kProj.get(), x, kvHeads, training);
         NDArray v = project(ps, vProj.get(), x, kvHeads, training);
-        q = Scalars.mul(RotaryEmbedding.apply(q, cos, sin), 1 / Math.sqrt(headDim));
-        k = RotaryEmbedding.apply(k, cos, sin);
-        if (inputs.size() > 4) {
-            k = inputs.get(4).concat(k, 2);
-            v = inputs.get(5).concat(v, 2);
+        q = rotary.apply(q, scaledCos, scaledSin); // rotated and scaled by 1 / sqrt(d)
+        k = rotary.apply(k, cos, sin);
+        if (inputs.size() > 6) {
+            k = inputs.get(6).concat(k, 2);
+            v = inputs.get(7).concat(v, 2);
         }
         long total = k.getShape().get(2);
         long group = heads / kvHeads;
@@ -86,8 +90,10 @@ public final class LlamaAttention extends ReplaceableBlock {
         NDArray scores =
                 q.reshape(batch, kvHeads, group * length, headDim)
                         .matMul(k.transpose(0, 1, 3, 2))
-                        .reshape(batch, heads, length, total)
-                        .add(mask);
+                        .reshape(batch, heads, length, total);
+        if (mask != null) {
+            scores = scores.add(mask);
+        }
         NDArray probs = scores.softmax(-1).reshape(batch, kvHeads, group * length, total);
         NDArray context =
                 probs.matMul(v)

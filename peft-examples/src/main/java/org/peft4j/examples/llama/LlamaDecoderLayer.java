@@ -34,10 +34,11 @@ public final class LlamaDecoderLayer extends ReplaceableBlock {
      * Creates a layer of a config.
      *
      * @param config the model's config
+     * @param rotary the model's rotary embedding
      */
-    public LlamaDecoderLayer(LlamaConfig config) {
+    public LlamaDecoderLayer(LlamaConfig config, RotaryEmbedding rotary) {
         super(VERSION);
-        selfAttn = addSlot("self_attn", LlamaAttention.class, new LlamaAttention(config));
+        selfAttn = addSlot("self_attn", LlamaAttention.class, new LlamaAttention(config, rotary));
         mlp = addSlot("mlp", LlamaMLP.class, new LlamaMLP(config));
         inputNorm =
                 addSlot(

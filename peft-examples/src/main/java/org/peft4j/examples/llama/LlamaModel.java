@@ -40,11 +40,11 @@ public final class LlamaModel extends ReplaceableBlock {
                         "embed_tokens",
                         TokenEmbedding.class,
                         new TokenEmbedding(config.getVocabSize(), hidden));
-        layers = addSlot("layers", DecoderLayers.class, new DecoderLayers(config));
-        norm = addSlot("norm", RMSNorm.class, new RMSNorm(hidden, config.getRmsNormEps()));
         rotary =
                 new RotaryEmbedding(
                         config.getHeadDim(), config.getRopeTheta(), config.getRopeScaling());
+        layers = addSlot("layers", DecoderLayers.class, new DecoderLayers(config, rotary));
+        norm = addSlot("norm", RMSNorm.class, new RMSNorm(hidden, config.getRmsNormEps()));
     }
 
     /**
@@ -72,9 +72,12 @@ public final class LlamaModel extends ReplaceableBlock {
                                 .reshape(1, length)
                                 .repeat(0, batch);
         NDArray mask = AttentionMasks.additive(inputs.size() > 2 ? inputs.get(2) : null, ids, past);
-        NDList cosSin = rotary.cosSin(positions);
+        NDManager owner = embedTokens.get().getWeight().getArray().getManager();
+        NDList cosSin = rotary.cosSin(positions, past + length, owner);
         NDArray x = embedTokens.get().forward(ps, new NDList(ids), training).head();
-        NDList stackInput = new NDList(x, cosSin.get(0), cosSin.get(1), mask);
+        NDList stackInput = new NDList(x);
+        stackInput.addAll(cosSin);
+        stackInput.add(mask);
         stackInput.addAll(inputs.subNDList(Math.min(3, inputs.size())));
         NDList output = layers.get().forward(ps, stackInput, training);
         output.set(0, norm.get().forward(ps, new NDList(output.get(0)), training).head());

@@ -2,6 +2,7 @@ package org.peft4j.examples.llama;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.AbstractBlock;
@@ -28,6 +29,7 @@ public final class RMSNorm extends AbstractBlock {
     private final Parameter weight;
     private final long size;
     private final float eps;
+    private NDArray epsilon;
 
     /**
      * Creates the norm.
@@ -57,7 +59,16 @@ public final class RMSNorm extends AbstractBlock {
             PairList<String, Object> params) {
         NDArray x = inputs.head();
         NDArray w = parameterStore.getValue(weight, x.getDevice(), training);
-        return new NDList(normalize(x, w, eps));
+        return new NDList(normalize(x, w, epsilon(w)));
+    }
+
+    /** Epsilon as an engine-owned constant, made once: one operation fewer per call. */
+    private synchronized NDArray epsilon(NDArray w) {
+        if (epsilon == null) {
+            epsilon = Scalars.of(w, eps);
+            NDScope.unregister(epsilon);
+        }
+        return epsilon;
     }
 
     /**
@@ -69,9 +80,15 @@ public final class RMSNorm extends AbstractBlock {
      * @return {@code x / sqrt(mean(x^2) + eps) * w}, attached to {@code x}'s manager
      */
     public static NDArray normalize(NDArray x, NDArray w, float eps) {
+        try (NDArray epsilon = Scalars.of(w, eps)) {
+            return normalize(x, w, epsilon);
+        }
+    }
+
+    private static NDArray normalize(NDArray x, NDArray w, NDArray epsilon) {
         DataType type = x.getDataType();
         NDArray x32 = type == DataType.FLOAT32 ? x : x.toType(DataType.FLOAT32, false);
-        NDArray rms = Scalars.add(x32.square().mean(LAST_AXIS, true), eps).sqrt();
+        NDArray rms = x32.square().mean(LAST_AXIS, true).add(epsilon).sqrt();
         NDArray y = x32.div(rms);
         if (type != DataType.FLOAT32) {
             y = y.toType(type, false);

@@ -1,6 +1,7 @@
 package org.peft4j.examples.train;
 
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.nn.Parameter;
 
@@ -24,7 +25,8 @@ import java.util.Map;
  *   p = p (1 - lr wd) - lr (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)
  * </pre>
  *
- * <p>Parameters that did not get a gradient in a step are left alone. Gradients are zeroed after
+ * <p>The update is the engine's fused Adam kernel (one native call per parameter) in its AdamW
+ * form. Parameters that did not get a gradient in a step are left alone. Gradients are zeroed after
  * the update (DJL does not zero them when a gradient collector opens). The moments live beside the
  * parameters, on their manager, until {@link #close()}.
  */
@@ -105,34 +107,32 @@ public final class AdamW implements AutoCloseable {
         steps++;
         double correction1 = 1 - Math.pow(beta1, steps);
         double correction2 = 1 - Math.pow(beta2, steps);
+        // The engine's fused update computes w -= rate' m / (sqrt(v) + eps') with rate' = lr
+        // sqrt(c2) / c1; eps' = eps sqrt(c2) makes that exactly lr m^ / (sqrt(v^) + eps).
+        float rate = (float) (learningRate * Math.sqrt(correction2) / correction1);
+        float eps = (float) (epsilon * Math.sqrt(correction2));
         for (Map.Entry<String, Parameter> entry : parameters.entrySet()) {
             NDArray w = entry.getValue().getArray();
             if (!w.hasGradient()) {
                 continue;
             }
-            NDArray m = first.get(entry.getKey());
-            NDArray v = second.get(entry.getKey());
             try (NDArray g = w.getGradient()) {
-                if (scale != 1) {
-                    g.muli((float) scale);
-                }
-                try (NDArray gm = g.mul((float) (1 - beta1));
-                        NDArray g2 = g.square().muli((float) (1 - beta2))) {
-                    m.muli((float) beta1).addi(gm);
-                    v.muli((float) beta2).addi(g2);
-                }
-                if (weightDecay != 0) {
-                    w.muli((float) (1 - learningRate * weightDecay));
-                }
-                try (NDArray denominator =
-                                v.sqrt()
-                                        .divi((float) Math.sqrt(correction2))
-                                        .addi((float) epsilon);
-                        NDArray update =
-                                m.div(denominator).muli((float) (learningRate / correction1))) {
-                    w.subi(update);
-                }
-                g.subi(g);
+                NDList state =
+                        new NDList(w, g, first.get(entry.getKey()), second.get(entry.getKey()));
+                w.getNDArrayInternal()
+                        .adamUpdate(
+                                state,
+                                new NDList(w),
+                                (float) learningRate,
+                                rate,
+                                (float) weightDecay,
+                                (float) scale,
+                                -1f,
+                                (float) beta1,
+                                (float) beta2,
+                                eps,
+                                false,
+                                true);
             }
         }
     }

@@ -1,19 +1,12 @@
 package org.peft4j.examples.train;
 
 import ai.djl.engine.Engine;
-import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
-import ai.djl.ndarray.NDScope;
-import ai.djl.training.GradientCollector;
-import ai.djl.training.ParameterStore;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 
-import org.peft4j.core.Scalars;
 import org.peft4j.core.io.AtomicFiles;
-import org.peft4j.core.lm.TokenCrossEntropy;
-import org.peft4j.examples.data.Batch;
 import org.peft4j.examples.data.Dataset;
 import org.peft4j.examples.data.TokenizedExample;
 import org.slf4j.Logger;
@@ -30,16 +23,11 @@ import java.util.Locale;
 import java.util.stream.Stream;
 
 /**
- * Trains an adapter: each step runs {@code gradientAccumulationSteps} micro-batches forward and
- * backward (the loss of each is its summed token loss over the step's total target tokens, so the
- * step's gradient is that of the mean over all its tokens), clips the global gradient norm, and
- * updates with {@link AdamW} at the {@link Schedule}'s rate.
- *
- * <p>Every step runs in an {@link NDScope} and a sub-manager, so its arrays (inputs, activations,
- * gradients' wrappers, optimizer temporaries) are freed when it ends: memory stays flat over a long
- * run. Dropout draws from a seed derived from the run's seed and the step, and the data order of
- * each epoch from the run's seed, so a run resumed from a checkpoint computes what the
- * uninterrupted run would.
+ * Trains an adapter (or a whole model): each step is a {@link TrainingStep} over {@code
+ * gradientAccumulationSteps} micro-batches at the {@link Schedule}'s rate, whose arrays are all
+ * freed when it ends, so memory stays flat over a long run. Dropout draws from a seed derived from
+ * the run's seed and the step, and the data order of each epoch from the run's seed, so a run
+ * resumed from a checkpoint computes what the uninterrupted run would.
  *
  * <p>The output directory gets the final adapter, {@code metrics.csv}, {@code loss.svg}, {@code
  * train_results.json}, and the newest {@code checkpoint-<step>} directories (adapter, {@code
@@ -120,7 +108,6 @@ public final class FineTuner {
         }
     }
 
-    @SuppressWarnings("try") // the scope frees every array of a step
     private Result run(Path resumeFrom, AdamW optimizer, int totalSteps, int perStep)
             throws IOException {
         TrainingState state = new TrainingState(0, 0, 0, 0, totalSteps, config.getSeed(), perStep);
@@ -147,7 +134,8 @@ public final class FineTuner {
                 totalSteps,
                 perStep,
                 model.describe());
-        ParameterStore parameters = new ParameterStore(manager, false);
+        TrainingStep step =
+                new TrainingStep(model, optimizer, config.getMaxGradNorm(), manager, true);
         double windowLoss = 0;
         long windowCorrect = 0;
         long windowTargets = 0;
@@ -158,47 +146,27 @@ public final class FineTuner {
         double lastLoss = Double.NaN;
         Metrics eval = null;
         while (state.step() < totalSteps) {
-            int step = state.step();
-            double rate = schedule.rate(step);
-            Engine.getInstance().setRandomSeed((int) (config.getSeed() * 1_000_003L + step));
+            int done0 = state.step();
+            double rate = schedule.rate(done0);
+            Engine.getInstance().setRandomSeed((int) (config.getSeed() * 1_000_003L + done0));
             StepData data = collect(state);
-            double stepLoss = 0;
-            double gradNorm;
-            try (NDScope scope = new NDScope();
-                    NDManager stepManager = manager.newSubManager()) {
-                for (List<TokenizedExample> micro : data.microBatches()) {
-                    Batch batch = Batch.of(micro, stepManager);
-                    try (GradientCollector collector =
-                            Engine.getInstance().newGradientCollector()) {
-                        NDArray logits =
-                                model.block().forward(parameters, batch.modelInput(), true).head();
-                        NDArray[] sum = TokenCrossEntropy.sumAndCount(logits, batch.labels());
-                        NDArray loss = Scalars.div(sum[0], Math.max(1, data.targets()));
-                        collector.backward(loss);
-                        stepLoss += sum[0].getFloat();
-                        long[] accuracy = TokenCrossEntropy.accuracy(logits, batch.labels());
-                        windowCorrect += accuracy[0];
-                    }
-                }
-                gradNorm = optimizer.gradientNorm();
-                if (!Double.isFinite(gradNorm) || !Double.isFinite(stepLoss)) {
-                    throw new IllegalStateException(
-                            "training diverged at step "
-                                    + (step + 1)
-                                    + " (loss "
-                                    + stepLoss
-                                    + ", gradient norm "
-                                    + gradNorm
-                                    + "); lower the learning rate (now "
-                                    + config.getLearningRate()
-                                    + ") or raise warmup");
-                }
-                double scale =
-                        config.getMaxGradNorm() > 0 && gradNorm > config.getMaxGradNorm()
-                                ? config.getMaxGradNorm() / (gradNorm + 1e-6)
-                                : 1;
-                optimizer.step(rate, scale);
+            TrainingStep.Outcome outcome;
+            try {
+                outcome = step.run(data.microBatches(), data.targets(), rate);
+            } catch (IllegalStateException e) {
+                throw new IllegalStateException(
+                        "step "
+                                + (done0 + 1)
+                                + ": "
+                                + e.getMessage()
+                                + " (now "
+                                + config.getLearningRate()
+                                + ")",
+                        e);
             }
+            double stepLoss = outcome.lossSum();
+            double gradNorm = outcome.gradNorm();
+            windowCorrect += outcome.correct();
             lastLoss = stepLoss / Math.max(1, data.targets());
             windowLoss += stepLoss;
             windowTargets += data.targets();
@@ -206,7 +174,7 @@ public final class FineTuner {
             runTokens += data.tokens();
             state =
                     new TrainingState(
-                            step + 1,
+                            done0 + 1,
                             data.epoch(),
                             data.index(),
                             state.tokens() + data.tokens(),

@@ -78,7 +78,7 @@ class LlamaCheckpointErrorsTest {
         editConfig(
                 "\"model_type\": \"mistral\"",
                 "\"model_type\": \"llama\", \"rope_scaling\": {\"rope_type\": \"yarn\", \"factor\":"
-                    + " 4}");
+                        + " 4}");
         assertFails(IllegalArgumentException.class, "rope_scaling", "yarn");
     }
 

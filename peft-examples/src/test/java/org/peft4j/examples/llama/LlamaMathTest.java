@@ -1,5 +1,6 @@
 package org.peft4j.examples.llama;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.peft4j.core.testing.ArrayAssertions.assertClose;
 
@@ -54,7 +55,14 @@ class LlamaMathTest {
         NDList cosSin = rope.cosSin(manager.create(new long[] {0, 3}, new Shape(1, 2)));
         float[] q = {1, 2, 3, 4, 5, 6, 7, 8};
         NDArray x = manager.create(q).reshape(1, 1, 1, d).repeat(2, 2); // [1, 1, 2, 8]
-        float[] rotated = RotaryEmbedding.apply(x, cosSin.get(0), cosSin.get(1)).toFloatArray();
+        float[] rotated = rope.apply(x, cosSin.get(0), cosSin.get(1)).toFloatArray();
+        NDList tables = rope.cosSin(manager.create(new long[] {0, 3}, new Shape(1, 2)), 4, manager);
+        assertArrayEquals(
+                cosSin.get(0).toFloatArray(), tables.get(0).toFloatArray(), "table lookup");
+        assertArrayEquals(
+                cosSin.get(1).toFloatArray(), tables.get(1).toFloatArray(), "table lookup");
+        float[] viaMatrix = rope.apply(x, tables.get(0), tables.get(1)).toFloatArray();
+        assertArrayEquals(rotated, viaMatrix, "the rotation matrix is exact");
         float[] expected = new float[2 * d];
         for (int p = 0; p < 2; p++) {
             int position = p == 0 ? 0 : 3;

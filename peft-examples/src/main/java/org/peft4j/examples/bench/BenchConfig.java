@@ -1,0 +1,51 @@
+package org.peft4j.examples.bench;
+
+import org.peft4j.examples.llama.LlamaConfig;
+
+/** The two benchmark configurations. */
+public enum BenchConfig {
+    /** Hidden 512, intermediate 1376, 8 layers, 8 heads, 4 kv heads, vocab 8192, tied; 4 x 256. */
+    SMALL(
+            LlamaConfig.builder().setSizes(512, 1376, 8, 8, 4, 8192).optTieWordEmbeddings(true),
+            4,
+            256),
+    /** Hidden 1024, intermediate 2816, 12 layers, 16 heads, 8 kv heads, vocab 32000; 1 x 128. */
+    MEDIUM(LlamaConfig.builder().setSizes(1024, 2816, 12, 16, 8, 32000), 1, 128);
+
+    private final LlamaConfig llama;
+    private final int batch;
+    private final int sequence;
+
+    BenchConfig(LlamaConfig.Builder llama, int batch, int sequence) {
+        this.llama = llama.optMaxPositionEmbeddings(2048).build();
+        this.batch = batch;
+        this.sequence = sequence;
+    }
+
+    /**
+     * Returns the model's architecture.
+     *
+     * @return the Llama config
+     */
+    public LlamaConfig llama() {
+        return llama;
+    }
+
+    /**
+     * Returns the rows of a step.
+     *
+     * @return the batch size
+     */
+    public int batch() {
+        return batch;
+    }
+
+    /**
+     * Returns the tokens of each row.
+     *
+     * @return the sequence length
+     */
+    public int sequence() {
+        return sequence;
+    }
+}

@@ -1,0 +1,385 @@
+package org.peft4j.examples.bench;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.NDScope;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.nn.Block;
+import ai.djl.nn.Parameter;
+import ai.djl.training.ParameterStore;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+
+import org.peft4j.core.PeftModel;
+import org.peft4j.core.lm.CausalLMGenerator;
+import org.peft4j.core.lm.GenerationConfig;
+import org.peft4j.core.tree.BlockPaths;
+import org.peft4j.examples.data.TokenizedExample;
+import org.peft4j.examples.llama.LlamaConfig;
+import org.peft4j.examples.llama.LlamaForCausalLM;
+import org.peft4j.examples.train.AdamW;
+import org.peft4j.examples.train.TrainableModel;
+import org.peft4j.examples.train.TrainingStep;
+import org.peft4j.lora.LoRAConfig;
+import org.peft4j.lora.LoRALinear;
+import org.peft4j.lora.LoRAModel;
+import org.peft4j.prefix.PrefixConfig;
+import org.peft4j.prefix.PrefixModelForCausalLM;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import java.util.function.LongConsumer;
+
+/**
+ * Runs one benchmark mode and describes the result as a JSON object.
+ *
+ * <p>Steps are timed one by one after warm-up steps; the reported time is the median. Model FLOPs
+ * per token count {@code 6} per trainable and {@code 4} per frozen matrix parameter (a frozen
+ * weight needs no gradient of its own, only of its input), plus {@code 12 L H T} for attention;
+ * matrix parameters are every Linear weight and the output projection (the tied embedding), not the
+ * input embedding's lookup or the norms.
+ */
+public final class Benchmark {
+
+    /** The modes, in the order {@code peft4j bench} runs them. */
+    public static final List<String> MODES =
+            List.of("gemm", "infer", "merged", "unmerged", "lora", "full", "prefix", "generate");
+
+    private static final long SEED = 1234;
+
+    private final BenchConfig config;
+    private final int timedSteps;
+    private final int warmupSteps;
+    private final int longSteps;
+
+    /**
+     * Creates a benchmark.
+     *
+     * @param config the model configuration
+     * @param timedSteps timed steps, at least 5
+     * @param warmupSteps untimed steps first
+     * @param longSteps for the training modes: a long run of this many steps reporting resident
+     *     memory after step 50 and at the end; 0 for none
+     */
+    public Benchmark(BenchConfig config, int timedSteps, int warmupSteps, int longSteps) {
+        if (timedSteps < 5) {
+            throw new IllegalArgumentException("time at least 5 steps, got " + timedSteps);
+        }
+        this.config = config;
+        this.timedSteps = timedSteps;
+        this.warmupSteps = warmupSteps;
+        this.longSteps = longSteps;
+    }
+
+    /**
+     * Runs a mode.
+     *
+     * @param mode one of {@link #MODES}
+     * @return the JSON line's object
+     * @throws IOException if /proc cannot be read
+     */
+    public ObjectNode run(String mode) throws IOException {
+        ObjectNode out = new ObjectMapper().createObjectNode();
+        out.put("mode", mode);
+        out.put("config", config.name().toLowerCase(java.util.Locale.ROOT));
+        try (NDManager manager = NDManager.newBaseManager()) {
+            switch (mode) {
+                case "gemm":
+                    out.put("gflops", gemm(manager));
+                    break;
+                case "infer":
+                case "merged":
+                case "unmerged":
+                    inference(mode, manager, out);
+                    break;
+                case "lora":
+                case "full":
+                case "prefix":
+                    training(mode, manager, out);
+                    break;
+                case "generate":
+                    generation(manager, out);
+                    break;
+                default:
+                    throw new IllegalArgumentException(
+                            "unknown mode \"" + mode + "\"; modes: " + MODES);
+            }
+        }
+        out.put("peak_rss_mb", Memory.peakRssMb());
+        return out;
+    }
+
+    /** The matrix product's speed: float32 2048 x 2048 x 2048. */
+    static double gemm(NDManager manager) {
+        int n = 2048;
+        try (NDManager scope = manager.newSubManager()) {
+            NDArray a = scope.randomNormal(new Shape(n, n));
+            NDArray b = scope.randomNormal(new Shape(n, n));
+            double[] times = new double[7];
+            for (int i = -2; i < times.length; i++) {
+                long start = System.nanoTime();
+                a.matMul(b).close();
+                if (i >= 0) {
+                    times[i] = (System.nanoTime() - start) / 1e9;
+                }
+            }
+            return 2.0 * n * n * n / median(times) / 1e9;
+        }
+    }
+
+    private LlamaForCausalLM model(NDManager manager) {
+        return LlamaForCausalLM.random(config.llama(), manager, SEED);
+    }
+
+    private LoRAModel lora(LlamaForCausalLM llama) {
+        return new LoRAModel(
+                llama,
+                LoRAConfig.builder()
+                        .setTargetModules(
+                                "q_proj",
+                                "k_proj",
+                                "v_proj",
+                                "o_proj",
+                                "gate_proj",
+                                "up_proj",
+                                "down_proj")
+                        .optR(8)
+                        .optLoraAlpha(16)
+                        .build());
+    }
+
+    private NDArray tokens(NDManager manager, long seed, int rows, int length) {
+        Random random = new Random(seed);
+        long[] ids = new long[rows * length];
+        for (int i = 0; i < ids.length; i++) {
+            ids[i] = 3 + random.nextInt(config.llama().getVocabSize() - 3);
+        }
+        return manager.create(ids, new Shape(rows, length));
+    }
+
+    @SuppressWarnings("try") // the scope frees every array of a step
+    private void inference(String mode, NDManager manager, ObjectNode out) {
+        LlamaForCausalLM llama = model(manager);
+        Block block = llama;
+        if (!"infer".equals(mode)) {
+            LoRAModel lora = lora(llama);
+            for (LoRALinear layer : lora.getLoRALayers().values()) {
+                NDArray b = layer.getLoraB().getArray();
+                b.addi(manager.randomNormal(0, 0.01f, b.getShape(), b.getDataType()));
+            }
+            if ("merged".equals(mode)) {
+                lora.merge();
+            }
+            block = lora;
+            counts(lora, out);
+        } else {
+            out.put("trainable_params", 0);
+            out.put("total_params", count(BlockPaths.parameters(llama)));
+        }
+        ParameterStore parameters = new ParameterStore(manager, false);
+        NDArray ids = tokens(manager, SEED, config.batch(), config.sequence());
+        Block model = block;
+        double seconds =
+                timed(
+                        step -> {
+                            try (NDScope scope = new NDScope()) {
+                                model.forward(parameters, new NDList(ids), false)
+                                        .head()
+                                        .getFloat(0, 0, 0);
+                            }
+                        });
+        perStep(out, seconds);
+    }
+
+    private void training(String mode, NDManager manager, ObjectNode out) throws IOException {
+        LlamaForCausalLM llama = model(manager);
+        TrainableModel trainable;
+        switch (mode) {
+            case "lora":
+                trainable = TrainableModel.of(lora(llama));
+                break;
+            case "prefix":
+                trainable =
+                        TrainableModel.of(
+                                new PrefixModelForCausalLM(
+                                        llama,
+                                        PrefixConfig.builder()
+                                                .fromModel(llama)
+                                                .setNumPrefixTokens(64)
+                                                .build()));
+                break;
+            default:
+                trainable = TrainableModel.full(llama, dir -> {});
+        }
+        Map<String, Parameter> all = BlockPaths.parameters(trainable.block());
+        long trainableCount = count(trainable.trainableParameters());
+        out.put("trainable_params", trainableCount);
+        out.put("total_params", count(all));
+        List<List<TokenizedExample>> batch = List.of(examples());
+        long targets = (long) config.batch() * (config.sequence() - 1);
+        try (AdamW optimizer = new AdamW(trainable.trainableParameters(), 0.9, 0.999, 1e-8, 0)) {
+            TrainingStep step = new TrainingStep(trainable, optimizer, 1.0, manager, false);
+            double seconds = timed(s -> step.run(batch, targets, 1e-4));
+            perStep(out, seconds);
+            double flopsPerToken =
+                    modelFlopsPerToken(llama, trainable, "prefix".equals(mode) ? 64 : 0);
+            double gemm = gemm(manager);
+            double achieved = flopsPerToken * config.batch() * config.sequence() / seconds / 1e9;
+            out.put("model_gflops", achieved);
+            out.put("gemm_gflops", gemm);
+            out.put("efficiency", achieved / gemm);
+            if (longSteps > 0) {
+                long[] rss = new long[2];
+                for (int s = 1; s <= longSteps; s++) {
+                    step.run(batch, targets, 1e-4);
+                    if (s == 50) {
+                        rss[0] = Memory.rssMb();
+                    }
+                }
+                rss[1] = Memory.rssMb();
+                out.put("long_steps", longSteps);
+                out.put("rss_mb_after_step_50", rss[0]);
+                out.put("rss_mb_at_end", rss[1]);
+            }
+        }
+    }
+
+    private List<TokenizedExample> examples() {
+        Random random = new Random(SEED);
+        List<TokenizedExample> rows = new ArrayList<>();
+        for (int b = 0; b < config.batch(); b++) {
+            int[] ids = new int[config.sequence()];
+            for (int t = 0; t < ids.length; t++) {
+                ids[t] = 3 + random.nextInt(config.llama().getVocabSize() - 3);
+            }
+            rows.add(new TokenizedExample(ids, ids.clone()));
+        }
+        return rows;
+    }
+
+    /** Model FLOPs of a training step per token (see the class doc). */
+    private double modelFlopsPerToken(
+            LlamaForCausalLM llama, TrainableModel trainable, int prefix) {
+        LlamaConfig c = config.llama();
+        double flops = 0;
+        for (Map.Entry<String, Parameter> entry :
+                BlockPaths.parameters(trainable.block()).entrySet()) {
+            String name = entry.getKey();
+            long size = entry.getValue().getShape().size();
+            // paths are relative to the trained block: "base_model." in front for an adapter
+            boolean matrix =
+                    name.endsWith("_proj.weight")
+                            || name.endsWith("lora_A")
+                            || name.endsWith("lora_B")
+                            || name.endsWith("lm_head.weight")
+                            || c.isTieWordEmbeddings()
+                                    && name.endsWith("model.embed_tokens.weight");
+            if (matrix) {
+                flops += (entry.getValue().requiresGradient() ? 6.0 : 4.0) * size;
+            }
+        }
+        double context = config.sequence() + prefix;
+        flops += 12.0 * c.getNumHiddenLayers() * c.getHiddenSize() * context;
+        return flops;
+    }
+
+    private void generation(NDManager manager, ObjectNode out) {
+        LlamaForCausalLM llama = model(manager);
+        out.put("trainable_params", 0);
+        out.put("total_params", count(BlockPaths.parameters(llama)));
+        int[] prompt =
+                Arrays.stream(tokens(manager, SEED, 1, 32).toLongArray())
+                        .mapToInt(l -> (int) l)
+                        .toArray();
+        CausalLMGenerator generator = new CausalLMGenerator(llama);
+        GenerationConfig cached = GenerationConfig.builder().optMaxNewTokens(128).build();
+        GenerationConfig recompute =
+                GenerationConfig.builder().optMaxNewTokens(128).optUseCache(false).build();
+        double withCache = timed(s -> generator.generate(List.of(prompt), cached, manager));
+        double without = timedFew(() -> generator.generate(List.of(prompt), recompute, manager), 2);
+        out.put("ms_per_step", withCache * 1000 / 128);
+        out.put("tokens_per_s", 128 / withCache);
+        out.put("recompute_tokens_per_s", 128 / without);
+        out.put("cache_speedup", without / withCache);
+    }
+
+    private void perStep(ObjectNode out, double seconds) {
+        out.put("ms_per_step", seconds * 1000);
+        out.put("tokens_per_s", config.batch() * config.sequence() / seconds);
+    }
+
+    private static void counts(PeftModel model, ObjectNode out) {
+        out.put("trainable_params", model.countTrainableParameters());
+        out.put("total_params", model.countAllParameters());
+    }
+
+    private static long count(Map<String, Parameter> parameters) {
+        return parameters.values().stream().mapToLong(p -> p.getShape().size()).sum();
+    }
+
+    /** Times {@code timedSteps} calls after {@code warmupSteps}; returns the median seconds. */
+    private double timed(LongConsumer step) {
+        for (int i = 0; i < warmupSteps; i++) {
+            step.accept(i);
+        }
+        double[] times = new double[timedSteps];
+        for (int i = 0; i < timedSteps; i++) {
+            long start = System.nanoTime();
+            step.accept(i);
+            times[i] = (System.nanoTime() - start) / 1e9;
+        }
+        return median(times);
+    }
+
+    private static double timedFew(Runnable run, int count) {
+        run.run();
+        double[] times = new double[count];
+        for (int i = 0; i < count; i++) {
+            long start = System.nanoTime();
+            run.run();
+            times[i] = (System.nanoTime() - start) / 1e9;
+        }
+        return median(times);
+    }
+
+    static double median(double[] values) {
+        double[] sorted = values.clone();
+        Arrays.sort(sorted);
+        int n = sorted.length;
+        return n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
+    }
+
+    /** Resident memory of this process, from /proc/self/status. */
+    static final class Memory {
+        private Memory() {}
+
+        static long peakRssMb() throws IOException {
+            return read("VmHWM:");
+        }
+
+        static long rssMb() {
+            try {
+                return read("VmRSS:");
+            } catch (IOException e) {
+                return -1;
+            }
+        }
+
+        private static long read(String key) throws IOException {
+            for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
+                if (line.startsWith(key)) {
+                    return Long.parseLong(line.replaceAll("[^0-9]", "")) / 1024;
+                }
+            }
+            return -1;
+        }
+    }
+}
