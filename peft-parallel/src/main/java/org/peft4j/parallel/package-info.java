@@ -1,5 +1,12 @@
 /**
- * Tensor- and data-parallel LoRA and prefix tuning across processes (NCCL on CUDA, MPI on CPUs).
- * Under construction: see the project's parallel issues.
+ * Tensor- and data-parallel LoRA and prefix tuning across processes: one process is one rank (DJL
+ * allows one gradient collector per JVM), collectives run on real engines (Open MPI for CPU
+ * tensors, NCCL for CUDA tensors).
+ *
+ * <p>Sharding follows PaddleNLP for degree {@code T}: a column-parallel layer holds rows {@code
+ * [O/T, I]} of its weight and {@code lora_B} {@code [O/T, r]} with {@code lora_A} {@code [r, I]}
+ * replicated; a row-parallel layer holds columns {@code [O, I/T]} and {@code lora_A} {@code [r,
+ * I/T]} with {@code lora_B} {@code [O, r]} replicated, and sums its partial products with an
+ * all-reduce.
  */
 package org.peft4j.parallel;

@@ -78,10 +78,25 @@ public final class NativeArrays {
         buffer.rewind();
         try (NDManager cpu = manager.newSubManager(Device.cpu())) {
             NDArray staged = cpu.create(buffer, shape, type);
-            NDArray result = staged.toDevice(device, true);
-            result.attach(manager);
+            NDArray result = manager.create(shape, type);
+            copyInto(result, device.equals(Device.cpu()) ? staged : staged.toDevice(device, true));
             return result;
         }
+    }
+
+    /**
+     * Copies an array into new memory that the engine owns.
+     *
+     * <p>DJL's {@code duplicate()} and {@code toType(sameType, true)} can hand back memory backed
+     * by a Java buffer or the very same storage; this always copies, into an engine allocation.
+     *
+     * @param array the array to copy
+     * @return a new array attached to {@code array}'s manager
+     */
+    public static NDArray copyOf(NDArray array) {
+        NDArray copy = array.getManager().create(array.getShape(), array.getDataType());
+        copyInto(copy, array);
+        return copy;
     }
 
     /**

@@ -19,6 +19,7 @@ import ai.djl.training.loss.Loss;
 import ai.djl.training.optimizer.Optimizer;
 import ai.djl.training.tracker.Tracker;
 
+import org.peft4j.core.io.NativeArrays;
 import org.peft4j.lora.LoRAConfig;
 import org.peft4j.lora.LoRAModel;
 
@@ -131,9 +132,9 @@ public final class LoRAQuickstart {
         from.getParameters()
                 .forEach(
                         pair ->
-                                target.get(pair.getKey())
-                                        .getArray()
-                                        .set(pair.getValue().getArray().toByteBuffer()));
+                                NativeArrays.copyInto(
+                                        target.get(pair.getKey()).getArray(),
+                                        pair.getValue().getArray()));
     }
 
     /** Task B: the middle layer of task A's teacher plus a rank-2 change. */

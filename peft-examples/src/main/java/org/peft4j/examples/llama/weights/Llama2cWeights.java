@@ -210,10 +210,10 @@ final class Llama2cWeights implements WeightSource {
         long heads = tensor.permuteHeads();
         long headDim = shape.get(0) / heads;
         NDArray permuted =
-                raw.reshape(heads, headDim / 2, 2, shape.get(1))
-                        .transpose(0, 2, 1, 3)
-                        .reshape(shape)
-                        .duplicate();
+                NativeArrays.copyOf(
+                        raw.reshape(heads, headDim / 2, 2, shape.get(1))
+                                .transpose(0, 2, 1, 3)
+                                .reshape(shape));
         raw.close();
         return permuted;
     }
