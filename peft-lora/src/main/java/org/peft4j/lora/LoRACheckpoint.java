@@ -8,35 +8,33 @@ import ai.djl.nn.Parameter;
 
 import org.peft4j.core.PeftModel;
 import org.peft4j.core.io.NativeArrays;
-import org.peft4j.core.io.SafetensorsReader;
-import org.peft4j.core.io.SafetensorsWriter;
-import org.peft4j.core.io.TensorInfo;
+import org.peft4j.core.parallel.ShardedCheckpoint;
+import org.peft4j.core.parallel.Sharding;
+import org.peft4j.core.parallel.Shardings;
 
 import java.io.IOException;
-import java.nio.file.Files;
-import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.LinkedHashMap;
-import java.util.List;
 import java.util.Map;
-import java.util.stream.Stream;
 
 /**
  * Saving and loading LoRA adapters in the Hugging Face PEFT format: {@code adapter_config.json} and
  * {@code adapter_model.safetensors} with keys {@code base_model.model.<path>.lora_A.weight} ({@code
  * [r, in]}) and {@code ...lora_B.weight} ({@code [out, r]}), plus trained biases and {@code
- * trainable_modules} parameters under {@code base_model.model.<parameter path>}.
+ * trainable_modules} parameters under {@code base_model.model.<parameter path>}. A tensor-parallel
+ * model saves merged (the same file) or one file per rank, see {@link ShardedCheckpoint}.
  */
 final class LoRACheckpoint {
 
-    private static final int MAX_LISTED = 8;
+    private static final String HINT =
+            "its adapter_config.json (r, target_modules, bias, trainable_modules)";
 
     private LoRACheckpoint() {}
 
-    static void save(LoRAModel model, Path dir) throws IOException {
+    static void save(LoRAModel model, Path dir, boolean mergeTensorParallel) throws IOException {
+        Map<String, Parameter> state = savedState(model);
         Map<String, NDArray> tensors = new LinkedHashMap<>();
-        for (Map.Entry<String, Parameter> entry : model.adapterState().entrySet()) {
+        for (Map.Entry<String, Parameter> entry : state.entrySet()) {
             Parameter parameter = entry.getValue();
             if (!parameter.isInitialized()) {
                 throw new IllegalStateException(
@@ -44,108 +42,64 @@ final class LoRACheckpoint {
                                 + entry.getKey()
                                 + " is not initialised; initialise the model before saving");
             }
-            tensors.put(PeftModel.KEY_PREFIX + entry.getKey(), parameter.getArray());
+            tensors.put(entry.getKey(), parameter.getArray());
         }
-        SafetensorsWriter.write(dir.resolve(PeftModel.WEIGHTS_FILE), tensors);
-        model.getPeftConfig().savePretrained(dir);
+        Map<String, Sharding> shardings = Shardings.of(model, state);
+        LoRAConfig config = model.getPeftConfig();
+        LoRAConfig saved =
+                mergeTensorParallel || shardings.isEmpty()
+                        ? config.toBuilder().optTensorParallelDegree(1).build()
+                        : config;
+        ShardedCheckpoint.save(
+                dir,
+                PeftModel.WEIGHTS_FILE,
+                tensors,
+                shardings,
+                mergeTensorParallel,
+                () -> saved.savePretrained(dir));
     }
 
     static LoRAModel load(Block base, LoRAConfig config, Path dir) throws IOException {
-        Path file = weightsFile(dir);
-        try (SafetensorsReader reader = SafetensorsReader.open(file)) {
-            LoRAModel model = new LoRAModel(base, config);
-            try {
-                Map<String, Parameter> state = model.adapterState();
-                for (Map.Entry<String, Parameter> entry : state.entrySet()) {
-                    if (!entry.getValue().isInitialized()) {
-                        throw new IllegalStateException(
-                                "cannot load "
-                                        + file
-                                        + ": the base model's parameter "
-                                        + entry.getKey()
-                                        + " is not initialised; load or initialise the base"
-                                        + " model's weights first");
-                    }
+        LoRAModel model = new LoRAModel(base, config);
+        try {
+            Map<String, Parameter> state = savedState(model);
+            Map<String, Shape> shapes = new LinkedHashMap<>();
+            for (Map.Entry<String, Parameter> entry : state.entrySet()) {
+                if (!entry.getValue().isInitialized()) {
+                    throw new IllegalStateException(
+                            "cannot load the adapter in "
+                                    + dir
+                                    + ": the base model's parameter "
+                                    + entry.getKey().substring(PeftModel.KEY_PREFIX.length())
+                                    + " is not initialised; load or initialise the base model's"
+                                    + " weights first");
                 }
-                checkFits(file, reader.getTensors(), state);
-                copy(reader, state);
-                return model;
-            } catch (IOException | RuntimeException e) {
-                model.unload();
-                throw e;
+                shapes.put(entry.getKey(), entry.getValue().getArray().getShape());
             }
+            NDManager owner = state.values().iterator().next().getArray().getManager();
+            try (NDManager scratch = owner.newSubManager()) {
+                Map<String, NDArray> loaded =
+                        ShardedCheckpoint.load(
+                                dir,
+                                PeftModel.WEIGHTS_FILE,
+                                shapes,
+                                Shardings.of(model, state),
+                                scratch,
+                                HINT);
+                loaded.forEach(
+                        (key, value) -> NativeArrays.copyInto(state.get(key).getArray(), value));
+            }
+            return model;
+        } catch (IOException | RuntimeException e) {
+            model.unload();
+            throw e;
         }
     }
 
-    private static Path weightsFile(Path dir) throws IOException {
-        Path file = dir.resolve(PeftModel.WEIGHTS_FILE);
-        if (Files.isRegularFile(file)) {
-            return file;
-        }
-        List<String> present = new ArrayList<>();
-        try (Stream<Path> files = Files.list(dir)) {
-            files.forEach(p -> present.add(p.getFileName().toString()));
-        }
-        String hint = "";
-        if (present.contains("adapter_model.bin")
-                || present.contains("lora_model_state.pdparams")) {
-            hint =
-                    "; pickled PyTorch/Paddle weights cannot be read safely from Java, save them"
-                            + " as safetensors (e.g. with safetensors.torch.save_file) under that"
-                            + " name";
-        }
-        throw new NoSuchFileException(
-                file.toString(), null, "missing; the directory holds " + present + hint);
-    }
-
-    private static void checkFits(
-            Path file, Map<String, TensorInfo> tensors, Map<String, Parameter> state) {
-        List<String> problems = new ArrayList<>();
-        for (Map.Entry<String, Parameter> entry : state.entrySet()) {
-            String key = PeftModel.KEY_PREFIX + entry.getKey();
-            Shape expected = entry.getValue().getShape();
-            TensorInfo info = tensors.get(key);
-            if (info == null) {
-                problems.add("missing key " + key + " (expected shape " + expected + ')');
-            } else if (!info.shape().equals(expected)) {
-                problems.add(
-                        "key "
-                                + key
-                                + " has shape "
-                                + info.shape()
-                                + " but the model expects "
-                                + expected);
-            }
-        }
-        for (String key : tensors.keySet()) {
-            if (!key.startsWith(PeftModel.KEY_PREFIX)
-                    || !state.containsKey(key.substring(PeftModel.KEY_PREFIX.length()))) {
-                problems.add("unexpected key " + key);
-            }
-        }
-        if (!problems.isEmpty()) {
-            List<String> shown = problems.subList(0, Math.min(MAX_LISTED, problems.size()));
-            String more =
-                    problems.size() > MAX_LISTED
-                            ? "; and " + (problems.size() - MAX_LISTED) + " more"
-                            : "";
-            throw new IllegalArgumentException(
-                    file
-                            + " does not fit the model and its adapter_config.json (r, "
-                            + "target_modules, bias, trainable_modules): "
-                            + String.join("; ", shown)
-                            + more);
-        }
-    }
-
-    private static void copy(SafetensorsReader reader, Map<String, Parameter> state)
-            throws IOException {
-        for (Map.Entry<String, Parameter> entry : state.entrySet()) {
-            NDArray target = entry.getValue().getArray();
-            try (NDManager scratch = target.getManager().newSubManager()) {
-                NDArray loaded = reader.read(PeftModel.KEY_PREFIX + entry.getKey(), scratch);
-                NativeArrays.copyInto(target, loaded);
-            }
-        }
+    /** The adapter's parameters by saved key: {@code base_model.model.} + logical path. */
+    private static Map<String, Parameter> savedState(LoRAModel model) {
+        Map<String, Parameter> state = new LinkedHashMap<>();
+        model.adapterState().forEach((path, p) -> state.put(PeftModel.KEY_PREFIX + path, p));
+        return state;
     }
 }

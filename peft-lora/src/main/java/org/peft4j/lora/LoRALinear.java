@@ -60,14 +60,25 @@ public class LoRALinear extends Linear {
      * @param builder the builder
      */
     protected LoRALinear(Builder builder) {
-        super(Linear.builder().setUnits(units(builder.base)).optBias(hasBias(builder.base)));
+        this(builder, units(builder.base));
+    }
+
+    /**
+     * Wraps the layer given to the builder, whose weight has {@code outFeatures} rows: a
+     * column-parallel layer's output may be gathered to more features than its weight has rows.
+     *
+     * @param builder the builder
+     * @param outFeatures the rows of the wrapped weight, and of {@code B}
+     */
+    protected LoRALinear(Builder builder, long outFeatures) {
+        super(Linear.builder().setUnits(outFeatures).optBias(hasBias(builder.base)));
         this.baseLayer = builder.base;
         this.path = builder.path;
         this.r = builder.r;
         this.scaling = builder.scaling;
         this.dropout = (float) builder.dropout;
         this.dtype = builder.dtype;
-        this.outFeatures = units(builder.base);
+        this.outFeatures = outFeatures;
         this.weight = builder.base.getParameters().get("weight");
         this.bias = builder.base.getParameters().get("bias");
         parameters.clear();
@@ -75,7 +86,7 @@ public class LoRALinear extends Linear {
         if (bias != null) {
             parameters.put("bias", bias);
         }
-        this.loraA = addParameter(adapterParameter("lora_A", initializerA(builder)));
+        this.loraA = addParameter(adapterParameter("lora_A", initializerA(builder.init)));
         this.loraB = addParameter(adapterParameter("lora_B", initializerB(builder)));
         if (weight.isInitialized()) {
             long inFeatures = weight.getArray().getShape().get(1);
@@ -97,15 +108,27 @@ public class LoRALinear extends Linear {
                 .build();
     }
 
-    private static Initializer initializerA(Builder builder) {
-        if (builder.init == LoRAInit.GAUSSIAN) {
-            return new NormalInitializer(1f / builder.r);
+    private Initializer initializerA(LoRAInit init) {
+        if (init == LoRAInit.GAUSSIAN) {
+            return new NormalInitializer(1f / r);
         }
         // Kaiming-uniform with a = sqrt(5): bound = sqrt(6 / ((1 + a^2) fan_in)) = 1 / sqrt(in).
         return (manager, shape, type) -> {
-            float bound = (float) (1 / Math.sqrt(shape.get(1)));
+            float bound = (float) (1 / Math.sqrt(fanIn(shape)));
             return manager.randomUniform(-bound, bound, shape, type);
         };
+    }
+
+    /**
+     * Returns the fan-in that scales {@code A}'s Kaiming-uniform initialisation: its columns, or,
+     * for a layer that holds only some of the input features, all of them, so that every part is
+     * drawn from the single-process distribution. Called while the constructor runs.
+     *
+     * @param shapeOfA the shape of this layer's {@code A}
+     * @return the number of input features of the full layer
+     */
+    protected long fanIn(Shape shapeOfA) {
+        return shapeOfA.get(1);
     }
 
     private static Initializer initializerB(Builder builder) {
@@ -319,10 +342,26 @@ public class LoRALinear extends Linear {
             NDList inputs,
             boolean training,
             PairList<String, Object> params) {
-        NDArray x = inputs.singletonOrThrow();
+        return new NDList(project(parameterStore, inputs.singletonOrThrow(), true, training));
+    }
+
+    /**
+     * Computes the layer with the parameters this process holds: {@code x W^T + s (dropout(x) A^T)
+     * B^T}, plus {@code b} if asked; the branch is skipped when merged or disabled. A layer split
+     * across ranks adds its collectives around this.
+     *
+     * @param parameterStore the parameter store
+     * @param x the input {@code [..., in]}
+     * @param withBias whether to add {@code b} (a row-parallel layer adds it after its sum)
+     * @param training whether this is a training forward pass
+     * @return {@code [..., out]}
+     * @throws IllegalStateException if the layer is merged and {@code training} is true
+     */
+    protected NDArray project(
+            ParameterStore parameterStore, NDArray x, boolean withBias, boolean training) {
         Device device = x.getDevice();
         NDArray w = parameterStore.getValue(weight, device, training);
-        NDArray b = parameterStore.getValue(bias, device, training);
+        NDArray b = withBias ? parameterStore.getValue(bias, device, training) : null;
         if (merged && training) {
             throw new IllegalStateException(
                     path
@@ -330,7 +369,7 @@ public class LoRALinear extends Linear {
                             + " gradient; call LoRAModel.train() or unmerge() first");
         }
         if (merged || !enabled) {
-            return linear(x, w, b);
+            return linear(x, w, b).singletonOrThrow();
         }
         NDArray a = parameterStore.getValue(loraA, device, training);
         NDArray bb = parameterStore.getValue(loraB, device, training);
@@ -352,7 +391,7 @@ public class LoRALinear extends Linear {
             addend = addend.toType(rows.getDataType(), false);
         }
         NDArray y = linear(rows, w, addend).singletonOrThrow();
-        return new NDList(y.reshape(shape.slice(0, shape.dimension() - 1).add(outFeatures)));
+        return y.reshape(shape.slice(0, shape.dimension() - 1).add(outFeatures));
     }
 
     /** {@inheritDoc} */
@@ -480,7 +519,8 @@ public class LoRALinear extends Linear {
 
         /**
          * Builds the layer; if the wrapped layer's weight is set, {@code A} and {@code B} are
-         * created at once on its manager.
+         * created at once on its manager. A layer that is an {@link AdaptableLinear} builds its own
+         * kind of adapted layer from these settings.
          *
          * @return the layer
          * @throws IllegalArgumentException if no layer is set, it is already adapted, or a value is
@@ -502,6 +542,9 @@ public class LoRALinear extends Linear {
             if (dtype != DataType.FLOAT32 && dtype != DataType.FLOAT16) {
                 throw new IllegalArgumentException(
                         "dtype must be float32 or float16, got " + dtype);
+            }
+            if (base instanceof AdaptableLinear) {
+                return ((AdaptableLinear) base).adapt(this);
             }
             return new LoRALinear(this);
         }

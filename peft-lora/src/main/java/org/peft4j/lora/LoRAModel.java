@@ -8,7 +8,10 @@ import ai.djl.nn.core.Linear;
 
 import org.peft4j.core.AdapterScope;
 import org.peft4j.core.PeftModel;
+import org.peft4j.core.parallel.Shardings;
 import org.peft4j.core.tree.BlockReplacer;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
 import java.nio.file.Path;
@@ -41,6 +44,8 @@ import java.util.Map;
  */
 public class LoRAModel extends PeftModel {
 
+    private static final Logger logger = LoggerFactory.getLogger(LoRAModel.class);
+
     private final LoRAConfig config;
     private final Map<String, LoRALinear> layers;
     private boolean training = true;
@@ -56,7 +61,7 @@ public class LoRAModel extends PeftModel {
      */
     public LoRAModel(Block model, LoRAConfig config) {
         super(model);
-        this.config = config;
+        this.config = withModelDegree(model, config);
         Map<String, Linear> targets = LoRATargets.find(model, config);
         Map<String, LoRALinear> adapted = new LinkedHashMap<>();
         for (Map.Entry<String, Linear> target : targets.entrySet()) {
@@ -74,6 +79,25 @@ public class LoRAModel extends PeftModel {
         }
         this.layers = Collections.unmodifiableMap(adapted);
         markOnlyLoRAAsTrainable();
+    }
+
+    /**
+     * Returns the config with the model's tensor-parallel degree: PaddleNLP's rule, a config whose
+     * {@code tensor_parallel_degree} disagrees with the model's is corrected, with a warning,
+     * because the model's sharded layers decide how the adapters are split.
+     */
+    private static LoRAConfig withModelDegree(Block model, LoRAConfig config) {
+        int degree = Shardings.degree(model);
+        if (config.getTensorParallelDegree() == degree) {
+            return config;
+        }
+        logger.warn(
+                "tensor_parallel_degree {} of the LoRA config disagrees with the model's {};"
+                        + " using {}",
+                config.getTensorParallelDegree(),
+                degree,
+                degree);
+        return config.toBuilder().optTensorParallelDegree(degree).build();
     }
 
     /** {@inheritDoc} */
@@ -267,11 +291,30 @@ public class LoRAModel extends PeftModel {
         }
     }
 
-    /** {@inheritDoc} */
+    /**
+     * {@inheritDoc}
+     *
+     * <p>A tensor-parallel model saves merged, as {@code savePretrained(dir, true)} does.
+     */
     @Override
     public void savePretrained(Path dir) throws IOException {
+        savePretrained(dir, true);
+    }
+
+    /**
+     * Writes the adapter. On a tensor-parallel model (layers of peft-parallel) this is a collective
+     * that every rank calls: merged, the split tensors are gathered and rank 0 writes the same
+     * files a single-process model writes (the seed's {@code merge_tensor_parallel}); otherwise
+     * every rank writes its part to {@code adapter_model.tpRR-of-TT.safetensors} and rank 0 writes
+     * the config. A single-process model ignores the flag.
+     *
+     * @param dir the directory; created when missing
+     * @param mergeTensorParallel whether to write one file rather than one per rank
+     * @throws IOException if writing fails
+     */
+    public void savePretrained(Path dir, boolean mergeTensorParallel) throws IOException {
         checkNotUnloaded();
-        LoRACheckpoint.save(this, dir);
+        LoRACheckpoint.save(this, dir, mergeTensorParallel);
     }
 
     /**
@@ -281,6 +324,10 @@ public class LoRAModel extends PeftModel {
      * <p>Every key and shape of the file is checked against the model before the model is touched:
      * a missing key, an unexpected key or a shape mismatch fails with the key's name and leaves the
      * base model as it was. Adapter weights are converted to the config's dtype.
+     *
+     * <p>A tensor-parallel model (every rank calls this) reads a merged file and cuts out each
+     * rank's part, or reads its own file of a set saved with the same degree; a set of another
+     * degree is refused.
      *
      * @param model the base model, initialised with its weights
      * @param dir the adapter directory

@@ -101,19 +101,29 @@ public final class MpiCommunicator implements Communicator {
     }
 
     private static Backend load() {
-        String name = System.getProperty("peft4j.mpi.library", "mpi");
-        try {
-            Map<String, Object> options = Map.of(Library.OPTION_OPEN_FLAGS, RTLD_NOW_GLOBAL);
-            MpiLibrary lib = Native.load(name, MpiLibrary.class, options);
-            return new Backend(lib, NativeLibrary.getInstance(name, options));
-        } catch (UnsatisfiedLinkError e) {
-            throw new IllegalStateException(
-                    "cannot load Open MPI's libmpi ("
-                            + e.getMessage()
-                            + "); install it (Debian: apt-get install openmpi-bin libopenmpi-dev)"
-                            + " and start the processes with mpirun",
-                    e);
+        String configured = System.getProperty("peft4j.mpi.library");
+        // libmpi.so comes with the -dev package; the runtime package has only the versioned name
+        String[] names =
+                configured != null
+                        ? new String[] {configured}
+                        : new String[] {"mpi", "libmpi.so.40"};
+        Map<String, Object> options = Map.of(Library.OPTION_OPEN_FLAGS, RTLD_NOW_GLOBAL);
+        UnsatisfiedLinkError last = null;
+        for (String name : names) {
+            try {
+                MpiLibrary lib = Native.load(name, MpiLibrary.class, options);
+                return new Backend(lib, NativeLibrary.getInstance(name, options));
+            } catch (UnsatisfiedLinkError e) {
+                last = e;
+            }
         }
+        throw new IllegalStateException(
+                "cannot load Open MPI's libmpi ("
+                        + last.getMessage()
+                        + "); install it (Debian: apt-get install openmpi-bin libopenmpi-dev),"
+                        + " or name the library with -Dpeft4j.mpi.library=PATH, and start the"
+                        + " processes with mpirun",
+                last);
     }
 
     /** {@inheritDoc} */
@@ -279,8 +289,13 @@ public final class MpiCommunicator implements Communicator {
             case INT8:
                 return mpi.handle("ompi_mpi_signed_char");
             case UINT8:
+                return mpi.handle("ompi_mpi_unsigned_char");
             case BOOLEAN:
-                return mpi.handle(reduce ? "ompi_mpi_unsigned_char" : "ompi_mpi_byte");
+                if (reduce) {
+                    throw new IllegalArgumentException(
+                            "cannot sum boolean arrays; convert them to int32 first");
+                }
+                return mpi.handle("ompi_mpi_byte");
             case FLOAT16:
                 if (reduce) {
                     throw new IllegalArgumentException(

@@ -1,0 +1,67 @@
+package org.peft4j.parallel;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.nn.Parameter;
+import ai.djl.training.ParameterStore;
+import ai.djl.util.PairList;
+
+import org.peft4j.core.parallel.Sharding;
+import org.peft4j.lora.LoRALinear;
+
+/**
+ * LoRA on a {@link RowParallelLinear}: {@code A} is split by columns with {@code W}, {@code B} is
+ * whole and identical on every rank. Because {@code B} is the same everywhere, {@code sum_k (x_k
+ * A_k^T) B^T = (x A^T) B^T}, so the branch joins the base product before the layer's single
+ * all-reduce:
+ *
+ * <pre>
+ *   y = sum_k [x_k W_k^T + s (x_k A_k^T) B^T] + b    A_k: [r, I/T]   B: [O, r]
+ * </pre>
+ *
+ * <p>{@code A} is drawn with the full layer's fan-in. Merging adds {@code s B A_k} to {@code W_k}:
+ * columns {@code k} of {@code s B A}.
+ */
+public class RowParallelLoRALinear extends ParallelLoRALinear {
+
+    private final Sharding columns;
+
+    /**
+     * Wraps a row-parallel layer; {@link RowParallelLinear#adapt} calls this.
+     *
+     * @param builder the LoRA settings
+     * @param base the layer to wrap
+     */
+    protected RowParallelLoRALinear(LoRALinear.Builder builder, RowParallelLinear base) {
+        super(builder, base.getOutFeatures(), base.getGroup(), false);
+        this.columns = new AxisSharding(base.getGroup(), 1);
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    protected long fanIn(Shape shapeOfA) {
+        // called from LoRALinear's constructor, before this class's fields are set
+        RowParallelLinear layer = (RowParallelLinear) getBaseLayer();
+        return shapeOfA.get(1) * layer.getGroup().getDegree();
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    protected NDList forwardInternal(
+            ParameterStore ps, NDList inputs, boolean training, PairList<String, Object> params) {
+        NDArray x = inputs.singletonOrThrow();
+        NDArray y = getGroup().allReduce(project(ps, x, false, training), training);
+        Parameter bias = getBias();
+        if (bias != null) {
+            y = y.add(ps.getValue(bias, x.getDevice(), training));
+        }
+        return new NDList(y);
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    public Sharding getSharding(Parameter parameter) {
+        return parameter == getWeight() || parameter == getLoraA() ? columns : null;
+    }
+}

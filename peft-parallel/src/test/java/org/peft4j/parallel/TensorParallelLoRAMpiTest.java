@@ -1,0 +1,235 @@
+package org.peft4j.parallel;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.peft4j.core.testing.ArrayAssertions.assertClose;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.nn.Block;
+import ai.djl.training.ParameterStore;
+
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+import org.peft4j.core.PeftModel;
+import org.peft4j.core.io.NativeArrays;
+import org.peft4j.core.io.SafetensorsReader;
+import org.peft4j.lora.LoRAConfig;
+import org.peft4j.lora.LoRALinear;
+import org.peft4j.lora.LoRAModel;
+import org.peft4j.parallel.comm.MpiCommunicator;
+import org.peft4j.parallel.testing.RandomArrays;
+import org.peft4j.parallel.testing.SharedDirectory;
+import org.peft4j.parallel.testing.TinyMlp;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Map;
+
+/**
+ * LoRAModel on a tensor-parallel model on two ranks: layers become parallel LoRA layers, and
+ * adapters round-trip through merged and sharded files, against the single-process model built in
+ * the same process from the same weights.
+ */
+@Tag("mpi")
+class TensorParallelLoRAMpiTest {
+
+    private static final long H = 8;
+    private static final long F = 16;
+
+    private final TensorParallel group = TensorParallel.of(MpiCommunicator.world());
+    private NDManager manager;
+    private NDArray[] weights;
+    private NDArray x;
+
+    @BeforeEach
+    void open() {
+        assertEquals(2, group.getDegree(), "run with mpirun -np 2");
+        manager = NDManager.newBaseManager();
+        weights = new NDArray[] {random(1, F, H), random(2, F), random(3, H, F), random(4, H)};
+        x = random(5, 2, 3, H);
+    }
+
+    @AfterEach
+    void close() {
+        manager.close();
+    }
+
+    private NDArray random(long seed, long... shape) {
+        return RandomArrays.gaussian(manager, seed, 0.3 /* outputs of order one */, shape);
+    }
+
+    private TinyMlp single() {
+        return new TinyMlp(TensorParallel.single(), manager, weights);
+    }
+
+    private TinyMlp parallel() {
+        return new TinyMlp(group, manager, weights);
+    }
+
+    private static LoRAConfig config() {
+        return LoRAConfig.builder().setTargetModules("up", "down").optR(4).optLoraAlpha(8).build();
+    }
+
+    /** The single-process LoRA model with nonzero A and B drawn from a seeded Java Random. */
+    private LoRAModel trainedSingle() {
+        LoRAModel model = new LoRAModel(single(), config());
+        long seed = 10;
+        for (LoRALinear layer : model.getLoRALayers().values()) {
+            NDArray a = layer.getLoraA().getArray();
+            NDArray b = layer.getLoraB().getArray();
+            NativeArrays.copyInto(a, random(seed++, a.getShape().getShape()));
+            NativeArrays.copyInto(b, random(seed++, b.getShape().getShape()));
+        }
+        return model;
+    }
+
+    private NDArray forward(Block model) {
+        return model.forward(new ParameterStore(manager, false), new NDList(x), false).head();
+    }
+
+    @Test
+    void parallelBaseLayersBecomeParallelLoRALayersAndTheDegreeIsCorrected() {
+        LoRAModel model = new LoRAModel(parallel(), config());
+        assertInstanceOf(ColumnParallelLoRALinear.class, model.getLoRALayers().get("up"));
+        assertInstanceOf(RowParallelLoRALinear.class, model.getLoRALayers().get("down"));
+        assertEquals(2, model.getPeftConfig().getTensorParallelDegree());
+        // B starts at zero: the adapted parallel model computes the single-process base model
+        assertClose(forward(single()), forward(model), 1e-5);
+    }
+
+    @Test
+    void singleProcessAdapterLoadsIntoTheParallelModelAndSavesBackMerged() throws Exception {
+        LoRAModel reference = trainedSingle();
+        NDArray expected = forward(reference);
+        try (SharedDirectory dir = SharedDirectory.create(group.getCommunicator(), manager)) {
+            Path saved = saveOnRankZero(reference, dir.path().resolve("single"));
+            LoRAModel parallel = LoRAModel.fromPretrained(parallel(), saved);
+            assertClose(expected, forward(parallel), 1e-5);
+
+            Path merged = dir.path().resolve("merged");
+            parallel.savePretrained(merged);
+            assertSameTensors(saved, merged);
+            assertTrue(
+                    Files.readString(merged.resolve("adapter_config.json"))
+                            .contains("\"tensor_parallel_degree\" : 1"));
+            assertClose(expected, forward(LoRAModel.fromPretrained(single(), merged)), 1e-5);
+        }
+    }
+
+    @Test
+    void shardedAdapterRoundTripsAtTheSameDegreeOnly() throws Exception {
+        LoRAModel reference = trainedSingle();
+        NDArray expected = forward(reference);
+        try (SharedDirectory dir = SharedDirectory.create(group.getCommunicator(), manager)) {
+            Path saved = saveOnRankZero(reference, dir.path().resolve("single"));
+            LoRAModel parallel = LoRAModel.fromPretrained(parallel(), saved);
+
+            Path sharded = dir.path().resolve("sharded");
+            parallel.savePretrained(sharded, false);
+            assertTrue(
+                    Files.isRegularFile(sharded.resolve("adapter_model.tp00-of-02.safetensors")));
+            assertTrue(
+                    Files.isRegularFile(sharded.resolve("adapter_model.tp01-of-02.safetensors")));
+            assertFalse(Files.exists(sharded.resolve(PeftModel.WEIGHTS_FILE)));
+            try (SafetensorsReader mine =
+                    SafetensorsReader.open(
+                            sharded.resolve(
+                                    String.format(
+                                            "adapter_model.tp%02d-of-02.safetensors",
+                                            group.getRank())))) {
+                assertEquals(
+                        new Shape(F / 2, 4),
+                        mine.getTensors().get("base_model.model.up.lora_B.weight").shape());
+                assertEquals(
+                        new Shape(4, F / 2),
+                        mine.getTensors().get("base_model.model.down.lora_A.weight").shape());
+            }
+            assertClose(expected, forward(LoRAModel.fromPretrained(parallel(), sharded)), 1e-5);
+
+            TinyMlp plain = single();
+            IllegalArgumentException refused =
+                    assertThrows(
+                            IllegalArgumentException.class,
+                            () -> LoRAModel.fromPretrained(plain, sharded));
+            assertTrue(
+                    refused.getMessage().contains("tensor_parallel_degree [2]"),
+                    refused.getMessage());
+            assertTrue(refused.getMessage().contains("save it merged"), refused.getMessage());
+            assertClose(forward(single()), forward(plain), 0); // left as it was
+
+            Path otherDegree = dir.path().resolve("degree4");
+            if (group.getRank() == 0) {
+                Files.createDirectories(otherDegree);
+                Files.copy(
+                        sharded.resolve("adapter_config.json"),
+                        otherDegree.resolve("adapter_config.json"));
+                for (int rank = 0; rank < 4; rank++) {
+                    Files.copy(
+                            sharded.resolve("adapter_model.tp00-of-02.safetensors"),
+                            otherDegree.resolve(
+                                    String.format("adapter_model.tp%02d-of-04.safetensors", rank)));
+                }
+            }
+            group.getCommunicator().barrier();
+            refused =
+                    assertThrows(
+                            IllegalArgumentException.class,
+                            () -> LoRAModel.fromPretrained(parallel(), otherDegree));
+            assertTrue(refused.getMessage().contains("[4]"), refused.getMessage());
+            assertTrue(refused.getMessage().contains("model's degree is 2"), refused.getMessage());
+        }
+    }
+
+    @Test
+    void mergingEveryShardIsMergingTheFullModel() throws Exception {
+        LoRAModel reference = trainedSingle();
+        NDArray expected = forward(reference);
+        try (SharedDirectory dir = SharedDirectory.create(group.getCommunicator(), manager)) {
+            Path saved = saveOnRankZero(reference, dir.path().resolve("single"));
+            LoRAModel parallel = LoRAModel.fromPretrained(parallel(), saved);
+            reference.merge();
+            parallel.merge();
+            Map<String, LoRALinear> full = reference.getLoRALayers();
+            Map<String, LoRALinear> parts = parallel.getLoRALayers();
+            assertClose(
+                    new AxisSharding(group, 0).localPart(full.get("up").getWeight().getArray()),
+                    parts.get("up").getWeight().getArray(),
+                    1e-6);
+            assertClose(
+                    new AxisSharding(group, 1).localPart(full.get("down").getWeight().getArray()),
+                    parts.get("down").getWeight().getArray(),
+                    1e-6);
+            assertClose(expected, forward(parallel), 1e-5);
+            parallel.unmerge();
+            assertClose(expected, forward(parallel), 1e-5);
+        }
+    }
+
+    private Path saveOnRankZero(LoRAModel model, Path dir) throws java.io.IOException {
+        if (group.getRank() == 0) {
+            model.savePretrained(dir);
+        }
+        group.getCommunicator().barrier();
+        return dir;
+    }
+
+    private void assertSameTensors(Path expectedDir, Path actualDir) throws Exception {
+        try (SafetensorsReader expected =
+                        SafetensorsReader.open(expectedDir.resolve(PeftModel.WEIGHTS_FILE));
+                SafetensorsReader actual =
+                        SafetensorsReader.open(actualDir.resolve(PeftModel.WEIGHTS_FILE))) {
+            assertEquals(expected.getTensors().keySet(), actual.getTensors().keySet());
+            for (String key : expected.getTensors().keySet()) {
+                assertClose(expected.read(key, manager), actual.read(key, manager), 0);
+            }
+        }
+    }
+}
