@@ -373,11 +373,15 @@ public class LoRALinear extends Linear {
         }
         NDArray a = parameterStore.getValue(loraA, device, training);
         NDArray bb = parameterStore.getValue(loraB, device, training);
+        Shape shape = x.getShape();
+        long in = shape.get(shape.dimension() - 1);
+        if (!training && x.size() / in * (in + 2 * outFeatures) > 2 * in * outFeatures) {
+            return linear(x, effectiveWeight(w, a, bb, x.getManager()), b).singletonOrThrow();
+        }
         // Rows flattened so that the base product can take the LoRA term as its addend:
         // y = x W^T + (s (x A^T) B^T + b) in one matrix-multiply-add, the scale applied to the
         // [rows, r] intermediate, and no separate pass over [rows, out] to add the branch.
-        Shape shape = x.getShape();
-        NDArray rows = x.reshape(-1, shape.get(shape.dimension() - 1));
+        NDArray rows = x.reshape(-1, in);
         NDArray h =
                 dropout > 0 ? Dropout.dropout(rows, dropout, training).singletonOrThrow() : rows;
         if (h.getDataType() != a.getDataType()) {
@@ -392,6 +396,34 @@ public class LoRALinear extends Linear {
         }
         NDArray y = linear(rows, w, addend).singletonOrThrow();
         return y.reshape(shape.slice(0, shape.dimension() - 1).add(outFeatures));
+    }
+
+    /**
+     * Returns {@code W + s B A} for an inference pass over many rows, in one matrix-multiply-add.
+     * Forming it costs a pass over {@code W} and an {@code [out, r] x [r, in]} product; the branch
+     * costs a second read of the {@code rows x in} input and a {@code rows x out} intermediate
+     * written and read again. Past {@code rows (in + 2 out) > 2 in out} (a 512 x 512 projection
+     * over more than 341 rows) the weight is cheaper. {@code W} itself is untouched, so the
+     * adapter stays separate.
+     */
+    private NDArray effectiveWeight(NDArray w, NDArray a, NDArray b, NDManager scratch) {
+        NDArray effective;
+        try (NDArray detachedA = a.stopGradient();
+                NDArray detachedB = b.stopGradient()) {
+            if (a.getDataType() == w.getDataType()) {
+                try (NDArray scaledB = Scalars.mul(detachedB, scaling);
+                        NDArray columnsOfA = detachedA.transpose()) {
+                    effective = linear(scaledB, columnsOfA, w).singletonOrThrow();
+                }
+            } else {
+                try (NDArray delta =
+                        LoRAWeights.delta(detachedA, detachedB, scaling, w.getDataType())) {
+                    effective = w.add(delta);
+                }
+            }
+        }
+        effective.attach(scratch); // freed with the pass's other arrays, not with W's owner
+        return effective;
     }
 
     /** {@inheritDoc} */

@@ -117,6 +117,42 @@ class LoRALinearTest {
         assertClose(expected, run(lora, x, false), 1e-5);
         NDArray batched = x.reshape(1, N, IN);
         assertClose(expected, run(lora, batched, false), 1e-5);
+        assertClose(expected, run(lora, x, true), 1e-5);
+    }
+
+    @Test
+    void inferenceOverManyRowsUsesTheEffectiveWeightWithTheSameResult() {
+        // past rows (in + 2 out) > 2 in out, inference forms W + s B A instead of the branch
+        int rows = 40;
+        Linear base = base(true);
+        LoRALinear lora = LoRALinear.builder(base).setR(3).optScaling(16.0 / 3).build();
+        randomize(lora, manager);
+        NDArray x = manager.randomNormal(new Shape(rows, IN));
+        float[] w = lora.getWeight().getArray().toFloatArray();
+        float[] expected =
+                Reference.lora(
+                        x.toFloatArray(),
+                        rows,
+                        IN,
+                        w,
+                        lora.getBias().getArray().toFloatArray(),
+                        OUT,
+                        lora.getLoraA().getArray().toFloatArray(),
+                        lora.getLoraB().getArray().toFloatArray(),
+                        3,
+                        16.0 / 3);
+        int owned = manager.getManagedArrays().size();
+        try (NDManager pass = manager.newSubManager()) {
+            NDArray input = x.duplicate();
+            input.attach(pass);
+            assertClose(expected, run(lora, input.reshape(4, 10, IN), false), 1e-5);
+            assertClose(expected, run(lora, input, true), 1e-5);
+        }
+        assertArrayEquals(w, lora.getWeight().getArray().toFloatArray(), "W is untouched");
+        assertEquals(
+                owned,
+                manager.getManagedArrays().size(),
+                "the effective weight is freed with the pass, not kept by W's manager");
     }
 
     @Test

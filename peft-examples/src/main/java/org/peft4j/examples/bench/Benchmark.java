@@ -12,6 +12,7 @@ import ai.djl.training.ParameterStore;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 
+import org.peft4j.core.AdapterScope;
 import org.peft4j.core.PeftModel;
 import org.peft4j.core.lm.CausalLMGenerator;
 import org.peft4j.core.lm.GenerationConfig;
@@ -166,38 +167,46 @@ public final class Benchmark {
         return manager.create(ids, new Shape(rows, length));
     }
 
-    @SuppressWarnings("try") // the scope frees every array of a step
+    @SuppressWarnings("try") // the scope switches the adapter off
     private void inference(String mode, NDManager manager, ObjectNode out) {
         LlamaForCausalLM llama = model(manager);
-        Block block = llama;
-        if (!"infer".equals(mode)) {
-            LoRAModel lora = lora(llama);
-            for (LoRALinear layer : lora.getLoRALayers().values()) {
-                NDArray b = layer.getLoraB().getArray();
-                b.addi(manager.randomNormal(0, 0.01f, b.getShape(), b.getDataType()));
-            }
-            if ("merged".equals(mode)) {
-                lora.merge();
-            }
-            block = lora;
-            counts(lora, out);
-        } else {
-            out.put("trainable_params", 0);
-            out.put("total_params", count(BlockPaths.parameters(llama)));
-        }
         ParameterStore parameters = new ParameterStore(manager, false);
         NDArray ids = tokens(manager, SEED, config.batch(), config.sequence());
-        Block model = block;
-        double seconds =
-                timed(
-                        step -> {
-                            try (NDScope scope = new NDScope()) {
-                                model.forward(parameters, new NDList(ids), false)
-                                        .head()
-                                        .getFloat(0, 0, 0);
-                            }
-                        });
-        perStep(out, seconds);
+        if ("infer".equals(mode)) {
+            out.put("trainable_params", 0);
+            out.put("total_params", count(BlockPaths.parameters(llama)));
+            perStep(out, timed(step -> forward(llama, parameters, ids)));
+            return;
+        }
+        LoRAModel lora = lora(llama);
+        for (LoRALinear layer : lora.getLoRALayers().values()) {
+            NDArray b = layer.getLoraB().getArray();
+            b.addi(manager.randomNormal(0, 0.01f, b.getShape(), b.getDataType()));
+        }
+        counts(lora, out);
+        boolean merged = "merged".equals(mode);
+        // The base model's time is taken in this JVM, alternating with the adapted model's, from
+        // the same weights: separate JVMs differ by several percent, more than the effect.
+        Runnable adapted = () -> forward(lora, parameters, ids);
+        Runnable base =
+                () -> {
+                    try (AdapterScope off = lora.disableAdapter()) {
+                        forward(lora, parameters, ids);
+                    }
+                };
+        // merging before the adapted pass and unmerging before the base pass, untimed
+        double[] seconds =
+                alternating(merged ? lora::merge : () -> {}, adapted, lora::unmerge, base);
+        perStep(out, seconds[0]);
+        out.put("base_ms_per_step", seconds[1] * 1e3);
+        out.put("speed_vs_base", seconds[1] / seconds[0]);
+    }
+
+    @SuppressWarnings("try") // the scope frees every array of a step
+    private static void forward(Block model, ParameterStore parameters, NDArray ids) {
+        try (NDScope scope = new NDScope()) {
+            model.forward(parameters, new NDList(ids), false).head().getFloat(0, 0, 0);
+        }
     }
 
     private void training(String mode, NDManager manager, ObjectNode out) throws IOException {
@@ -354,6 +363,33 @@ public final class Benchmark {
             times[i] = (System.nanoTime() - start) / 1e9;
         }
         return median(times);
+    }
+
+    /**
+     * Times two passes in turn, each after its untimed preparation, warm-up first; returns the
+     * median seconds of each.
+     */
+    private double[] alternating(
+            Runnable prepareFirst, Runnable first, Runnable prepareSecond, Runnable second) {
+        double[] a = new double[timedSteps];
+        double[] b = new double[timedSteps];
+        for (int i = -warmupSteps; i < timedSteps; i++) {
+            prepareFirst.run();
+            double tookFirst = seconds(first);
+            prepareSecond.run();
+            double tookSecond = seconds(second);
+            if (i >= 0) {
+                a[i] = tookFirst;
+                b[i] = tookSecond;
+            }
+        }
+        return new double[] {median(a), median(b)};
+    }
+
+    private static double seconds(Runnable run) {
+        long start = System.nanoTime();
+        run.run();
+        return (System.nanoTime() - start) / 1e9;
     }
 
     private static double timedFew(Runnable run, int count) {

@@ -1,8 +1,6 @@
 package org.peft4j.parallel.comm;
 
 import ai.djl.ndarray.NDArray;
-import ai.djl.ndarray.NDArrays;
-import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 
@@ -161,24 +159,16 @@ public final class MpiCommunicator implements Communicator {
     public NDArray allGather(NDArray array, int axis) {
         checkOpen();
         Shape shape = array.getShape();
-        int dims = shape.dimension();
-        int dim = axis < 0 ? axis + dims : axis;
-        if (dim < 0 || dim >= Math.max(1, dims)) {
-            throw new IllegalArgumentException(
-                    "axis " + axis + " outside an array of shape " + shape);
-        }
+        int dim = GatherLayout.axis(shape, axis);
         boolean bytes = array.getDataType() == DataType.FLOAT16;
         Pointer type = type(array.getDataType(), false);
         int count = bytes ? (int) (array.size() * 2) : count(array);
-        long[] stacked = new long[dims + 1];
-        stacked[0] = size;
-        System.arraycopy(shape.getShape(), 0, stacked, 1, dims);
         NDArray gathered;
         try (ArrayMemory send = ArrayMemory.of(array, false)) {
             gathered =
                     NativeArrays.create(
                             array.getManager(),
-                            new Shape(stacked),
+                            GatherLayout.stacked(shape, size),
                             array.getDataType(),
                             target ->
                                     check(
@@ -194,17 +184,7 @@ public final class MpiCommunicator implements Communicator {
         } catch (IOException e) {
             throw new IllegalStateException(e);
         }
-        if (dim == 0) {
-            return gathered.reshape(
-                    shape.slice(0, 0).add(size * shape.get(0)).addAll(shape.slice(1)));
-        }
-        NDList parts = new NDList(size);
-        for (int r = 0; r < size; r++) {
-            parts.add(gathered.get(r));
-        }
-        NDArray out = NDArrays.concat(parts, dim);
-        gathered.close();
-        return out;
+        return GatherLayout.alongAxis(gathered, shape, dim);
     }
 
     /** {@inheritDoc} */
