@@ -61,6 +61,44 @@ public final class ArrayAssertions {
     }
 
     /**
+     * Asserts that two arrays have the same shape and that every element satisfies {@code |actual -
+     * expected| <= atol + rtol |expected|}, NumPy's {@code allclose}: for results whose summation
+     * order differs (a product split across ranks), where float32 rounding grows with the
+     * magnitude.
+     *
+     * @param expected the reference
+     * @param actual the array under test
+     * @param rtol the relative tolerance
+     * @param atol the absolute tolerance
+     */
+    public static void assertAllClose(NDArray expected, NDArray actual, double rtol, double atol) {
+        assertEquals(expected.getShape(), actual.getShape(), "shape");
+        float[] e = expected.toType(ai.djl.ndarray.types.DataType.FLOAT32, false).toFloatArray();
+        float[] a = actual.toType(ai.djl.ndarray.types.DataType.FLOAT32, false).toFloatArray();
+        for (int i = 0; i < e.length; i++) {
+            double diff = Math.abs((double) e[i] - a[i]);
+            if (!(diff <= atol + rtol * Math.abs(e[i]))) {
+                fail(
+                        "arrays differ by "
+                                + diff
+                                + " > "
+                                + atol
+                                + " + "
+                                + rtol
+                                + " |expected| at element "
+                                + i
+                                + ": expected "
+                                + e[i]
+                                + ", got "
+                                + a[i]
+                                + " (largest difference anywhere "
+                                + maxAbsDiff(e, a)
+                                + ")");
+            }
+        }
+    }
+
+    /**
      * Returns the largest absolute element-wise difference of two arrays of equal length.
      *
      * @param a the first array

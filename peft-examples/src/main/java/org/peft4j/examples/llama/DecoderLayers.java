@@ -9,6 +9,7 @@ import ai.djl.training.ParameterStore;
 import ai.djl.util.PairList;
 
 import org.peft4j.core.tree.ReplaceableBlock;
+import org.peft4j.parallel.TensorParallel;
 
 import java.util.ArrayList;
 import java.util.List;
@@ -34,15 +35,16 @@ public final class DecoderLayers extends ReplaceableBlock {
      *
      * @param config the model's config
      * @param rotary the model's rotary embedding, shared by every layer
+     * @param group the tensor-parallel group
      */
-    public DecoderLayers(LlamaConfig config, RotaryEmbedding rotary) {
+    public DecoderLayers(LlamaConfig config, RotaryEmbedding rotary, TensorParallel group) {
         super(VERSION);
         for (int i = 0; i < config.getNumHiddenLayers(); i++) {
             layers.add(
                     addSlot(
                             Integer.toString(i),
                             LlamaDecoderLayer.class,
-                            new LlamaDecoderLayer(config, rotary)));
+                            new LlamaDecoderLayer(config, rotary, group)));
         }
     }
 

@@ -10,6 +10,7 @@ import ai.djl.training.ParameterStore;
 import ai.djl.util.PairList;
 
 import org.peft4j.core.tree.ReplaceableBlock;
+import org.peft4j.parallel.TensorParallel;
 
 /**
  * Grouped-query self-attention with rotary embeddings and a key/value cache.
@@ -24,6 +25,10 @@ import org.peft4j.core.tree.ReplaceableBlock;
  * <p>Inputs: {@code x [B, T, H]}, {@code cos, sin [B, 1, T, d]}, the additive mask {@code [B, 1, T,
  * P+T]}, then optionally the cached key and value. Outputs: {@code y [B, T, H]}, the new key and
  * value cache. Children: {@code q_proj}, {@code k_proj}, {@code v_proj}, {@code o_proj}.
+ *
+ * <p>Split across a tensor-parallel group, a rank computes its heads and its part of {@code
+ * o_proj}'s product; the row-parallel {@code o_proj} sums the parts, and the cache holds the rank's
+ * key/value heads only.
  */
 public final class LlamaAttention extends ReplaceableBlock {
 
@@ -40,27 +45,28 @@ public final class LlamaAttention extends ReplaceableBlock {
     private final RotaryEmbedding rotary;
 
     /**
-     * Creates the attention block of a config.
+     * Creates the attention block of a config; in a tensor-parallel group each rank holds {@code
+     * heads / T} query heads and {@code kvHeads / T} key/value heads.
      *
      * @param config the model's config
      * @param rotary the model's rotary embedding
+     * @param group the tensor-parallel group
      */
-    public LlamaAttention(LlamaConfig config, RotaryEmbedding rotary) {
+    public LlamaAttention(LlamaConfig config, RotaryEmbedding rotary, TensorParallel group) {
         super(VERSION);
         this.rotary = rotary;
-        heads = config.getNumAttentionHeads();
-        kvHeads = config.getNumKeyValueHeads();
+        Projections projections = new Projections(group);
         headDim = config.getHeadDim();
         hidden = config.getHiddenSize();
+        heads = projections.local(config.getNumAttentionHeads());
+        kvHeads = projections.local(config.getNumKeyValueHeads());
+        long queries = (long) config.getNumAttentionHeads() * headDim;
+        long keys = (long) config.getNumKeyValueHeads() * headDim;
         boolean bias = config.isAttentionBias();
-        qProj = addSlot("q_proj", Linear.class, linear(heads * headDim, bias));
-        kProj = addSlot("k_proj", Linear.class, linear(kvHeads * headDim, bias));
-        vProj = addSlot("v_proj", Linear.class, linear(kvHeads * headDim, bias));
-        oProj = addSlot("o_proj", Linear.class, linear(hidden, bias));
-    }
-
-    static Linear linear(long units, boolean bias) {
-        return Linear.builder().setUnits(units).optBias(bias).build();
+        qProj = addSlot("q_proj", Linear.class, projections.column(queries, bias, false));
+        kProj = addSlot("k_proj", Linear.class, projections.column(keys, bias, false));
+        vProj = addSlot("v_proj", Linear.class, projections.column(keys, bias, false));
+        oProj = addSlot("o_proj", Linear.class, projections.row(hidden, bias));
     }
 
     /** {@inheritDoc} */

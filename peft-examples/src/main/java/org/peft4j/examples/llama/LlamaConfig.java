@@ -35,6 +35,9 @@ public final class LlamaConfig {
     private final int bosTokenId;
     private final int[] eosTokenIds;
     private final RopeScaling ropeScaling;
+    private final int tensorParallelDegree;
+    private final int tensorParallelRank;
+    private final boolean tensorParallelOutput;
 
     private LlamaConfig(Builder b) {
         require(b.hiddenSize > 0, "hidden_size must be > 0, got " + b.hiddenSize);
@@ -63,6 +66,18 @@ public final class LlamaConfig {
         require(b.vocabSize > 0, "vocab_size must be > 0, got " + b.vocabSize);
         require(b.rmsNormEps > 0, "rms_norm_eps must be > 0, got " + b.rmsNormEps);
         require(b.ropeTheta > 0, "rope_theta must be > 0, got " + b.ropeTheta);
+        int degree = b.tensorParallelDegree;
+        require(degree >= 1, "tensor_parallel_degree must be >= 1, got " + degree);
+        require(
+                b.tensorParallelRank >= 0 && b.tensorParallelRank < degree,
+                "tensor_parallel_rank must lie in [0, "
+                        + degree
+                        + "), got "
+                        + b.tensorParallelRank);
+        requireSplit("num_attention_heads", b.numAttentionHeads, degree);
+        requireSplit("num_key_value_heads", kvHeads, degree);
+        requireSplit("intermediate_size", b.intermediateSize, degree);
+        requireSplit("vocab_size", b.vocabSize, degree);
         this.hiddenSize = b.hiddenSize;
         this.intermediateSize = b.intermediateSize;
         this.numHiddenLayers = b.numHiddenLayers;
@@ -79,6 +94,21 @@ public final class LlamaConfig {
         this.bosTokenId = b.bosTokenId;
         this.eosTokenIds = b.eosTokenIds.clone();
         this.ropeScaling = b.ropeScaling;
+        this.tensorParallelDegree = degree;
+        this.tensorParallelRank = b.tensorParallelRank;
+        this.tensorParallelOutput = b.tensorParallelOutput;
+    }
+
+    private static void requireSplit(String key, int value, int degree) {
+        require(
+                value % degree == 0,
+                key
+                        + " = "
+                        + value
+                        + " cannot be split evenly across tensor_parallel_degree "
+                        + degree
+                        + "; choose a degree that divides the heads, key/value heads,"
+                        + " intermediate size and vocabulary");
     }
 
     private static void require(boolean condition, String message) {
@@ -94,6 +124,35 @@ public final class LlamaConfig {
      */
     public static Builder builder() {
         return new Builder();
+    }
+
+    /**
+     * Returns a builder holding this config's values.
+     *
+     * @return a new builder
+     */
+    public Builder toBuilder() {
+        Builder b = new Builder();
+        b.hiddenSize = hiddenSize;
+        b.intermediateSize = intermediateSize;
+        b.numHiddenLayers = numHiddenLayers;
+        b.numAttentionHeads = numAttentionHeads;
+        b.numKeyValueHeads = numKeyValueHeads;
+        b.headDim = headDim;
+        b.rmsNormEps = rmsNormEps;
+        b.ropeTheta = ropeTheta;
+        b.vocabSize = vocabSize;
+        b.maxPositionEmbeddings = maxPositionEmbeddings;
+        b.tieWordEmbeddings = tieWordEmbeddings;
+        b.attentionBias = attentionBias;
+        b.mlpBias = mlpBias;
+        b.bosTokenId = bosTokenId;
+        b.eosTokenIds = eosTokenIds.clone();
+        b.ropeScaling = ropeScaling;
+        b.tensorParallelDegree = tensorParallelDegree;
+        b.tensorParallelRank = tensorParallelRank;
+        b.tensorParallelOutput = tensorParallelOutput;
+        return b;
     }
 
     /**
@@ -169,6 +228,19 @@ public final class LlamaConfig {
         JsonNode scaling = r.optNode("rope_scaling");
         if (scaling != null) {
             b.ropeScaling = RopeScaling.read(r, scaling);
+        }
+        // PaddleNLP's keys; -1 means no tensor parallelism
+        Integer degree = r.optInt("tensor_parallel_degree");
+        if (degree != null && degree != -1) {
+            b.tensorParallelDegree = degree;
+        }
+        Integer rank = r.optInt("tensor_parallel_rank");
+        if (rank != null) {
+            b.tensorParallelRank = rank;
+        }
+        Boolean output = r.optBoolean("tensor_parallel_output");
+        if (output != null) {
+            b.tensorParallelOutput = output;
         }
         for (String key :
                 new String[] {
@@ -358,7 +430,37 @@ public final class LlamaConfig {
     }
 
     /**
-     * Returns the config as Hugging Face's {@code config.json} writes it.
+     * Returns over how many ranks the model's layers are split (PaddleNLP's {@code
+     * tensor_parallel_degree}).
+     *
+     * @return {@code T >= 1}
+     */
+    public int getTensorParallelDegree() {
+        return tensorParallelDegree;
+    }
+
+    /**
+     * Returns which part of the split layers this process holds.
+     *
+     * @return a rank in {@code [0, T)}
+     */
+    public int getTensorParallelRank() {
+        return tensorParallelRank;
+    }
+
+    /**
+     * Returns whether each rank keeps its part of the logits ({@code [B, T, V/T]}) rather than
+     * gathering them so that every rank sees the single-process output.
+     *
+     * @return PaddleNLP's {@code tensor_parallel_output}; default false
+     */
+    public boolean isTensorParallelOutput() {
+        return tensorParallelOutput;
+    }
+
+    /**
+     * Returns the config as Hugging Face's {@code config.json} writes it (the tensor-parallel
+     * settings, which describe a process and not the model, are left out).
      *
      * @return a new JSON object
      */
@@ -422,6 +524,9 @@ public final class LlamaConfig {
                 + tieWordEmbeddings
                 + ", eos="
                 + Arrays.toString(eosTokenIds)
+                + (tensorParallelDegree > 1
+                        ? ", tensorParallel=" + tensorParallelRank + "/" + tensorParallelDegree
+                        : "")
                 + ')';
     }
 
@@ -444,6 +549,9 @@ public final class LlamaConfig {
         int bosTokenId = 1;
         int[] eosTokenIds = {2};
         RopeScaling ropeScaling;
+        int tensorParallelDegree = 1;
+        int tensorParallelRank;
+        boolean tensorParallelOutput;
 
         Builder() {}
 
@@ -545,6 +653,22 @@ public final class LlamaConfig {
          */
         public Builder optRopeScaling(RopeScaling scaling) {
             this.ropeScaling = scaling;
+            return this;
+        }
+
+        /**
+         * Splits the model's layers across ranks: q/k/v/gate/up by output features, o/down by input
+         * features, heads and key/value heads with them.
+         *
+         * @param degree the number of ranks {@code T}; default 1
+         * @param rank this process's rank in {@code [0, T)}
+         * @param output whether each rank keeps its part of the logits; default false (gathered)
+         * @return this builder
+         */
+        public Builder optTensorParallel(int degree, int rank, boolean output) {
+            this.tensorParallelDegree = degree;
+            this.tensorParallelRank = rank;
+            this.tensorParallelOutput = output;
             return this;
         }
 

@@ -9,6 +9,7 @@ import ai.djl.training.ParameterStore;
 import ai.djl.util.PairList;
 
 import org.peft4j.core.tree.ReplaceableBlock;
+import org.peft4j.parallel.TensorParallel;
 
 /**
  * One pre-norm decoder layer:
@@ -35,11 +36,16 @@ public final class LlamaDecoderLayer extends ReplaceableBlock {
      *
      * @param config the model's config
      * @param rotary the model's rotary embedding
+     * @param group the tensor-parallel group
      */
-    public LlamaDecoderLayer(LlamaConfig config, RotaryEmbedding rotary) {
+    public LlamaDecoderLayer(LlamaConfig config, RotaryEmbedding rotary, TensorParallel group) {
         super(VERSION);
-        selfAttn = addSlot("self_attn", LlamaAttention.class, new LlamaAttention(config, rotary));
-        mlp = addSlot("mlp", LlamaMLP.class, new LlamaMLP(config));
+        selfAttn =
+                addSlot(
+                        "self_attn",
+                        LlamaAttention.class,
+                        new LlamaAttention(config, rotary, group));
+        mlp = addSlot("mlp", LlamaMLP.class, new LlamaMLP(config, group));
         inputNorm =
                 addSlot(
                         "input_layernorm",

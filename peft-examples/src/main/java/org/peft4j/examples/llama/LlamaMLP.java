@@ -11,6 +11,7 @@ import ai.djl.training.ParameterStore;
 import ai.djl.util.PairList;
 
 import org.peft4j.core.tree.ReplaceableBlock;
+import org.peft4j.parallel.TensorParallel;
 
 /**
  * Llama's SwiGLU feed-forward block: {@code y = down(silu(gate(x)) * up(x))} with {@code gate, up:
@@ -27,21 +28,22 @@ public final class LlamaMLP extends ReplaceableBlock {
     private final int intermediate;
 
     /**
-     * Creates the MLP of a config.
+     * Creates the MLP of a config; in a tensor-parallel group each rank holds {@code I / T} of the
+     * inner features.
      *
      * @param config the model's config
+     * @param group the tensor-parallel group
      */
-    public LlamaMLP(LlamaConfig config) {
+    public LlamaMLP(LlamaConfig config, TensorParallel group) {
         super(VERSION);
-        intermediate = config.getIntermediateSize();
+        Projections projections = new Projections(group);
+        int inner = config.getIntermediateSize();
+        intermediate = projections.local(inner);
         boolean bias = config.isMlpBias();
-        gateProj = addSlot("gate_proj", Linear.class, LlamaAttention.linear(intermediate, bias));
-        upProj = addSlot("up_proj", Linear.class, LlamaAttention.linear(intermediate, bias));
+        gateProj = addSlot("gate_proj", Linear.class, projections.column(inner, bias, false));
+        upProj = addSlot("up_proj", Linear.class, projections.column(inner, bias, false));
         downProj =
-                addSlot(
-                        "down_proj",
-                        Linear.class,
-                        LlamaAttention.linear(config.getHiddenSize(), bias));
+                addSlot("down_proj", Linear.class, projections.row(config.getHiddenSize(), bias));
     }
 
     /** {@inheritDoc} */

@@ -9,6 +9,7 @@ import ai.djl.training.ParameterStore;
 import ai.djl.util.PairList;
 
 import org.peft4j.core.tree.ReplaceableBlock;
+import org.peft4j.parallel.TensorParallel;
 
 /**
  * The Llama decoder without its output projection, Hugging Face's {@code LlamaModel}: children
@@ -31,8 +32,9 @@ public final class LlamaModel extends ReplaceableBlock {
      * Creates the decoder of a config.
      *
      * @param config the model's config
+     * @param group the tensor-parallel group
      */
-    public LlamaModel(LlamaConfig config) {
+    public LlamaModel(LlamaConfig config, TensorParallel group) {
         super(VERSION);
         hidden = config.getHiddenSize();
         embedTokens =
@@ -43,7 +45,7 @@ public final class LlamaModel extends ReplaceableBlock {
         rotary =
                 new RotaryEmbedding(
                         config.getHeadDim(), config.getRopeTheta(), config.getRopeScaling());
-        layers = addSlot("layers", DecoderLayers.class, new DecoderLayers(config, rotary));
+        layers = addSlot("layers", DecoderLayers.class, new DecoderLayers(config, rotary, group));
         norm = addSlot("norm", RMSNorm.class, new RMSNorm(hidden, config.getRmsNormEps()));
     }
 

@@ -9,6 +9,7 @@ import ai.djl.training.ParameterStore;
 
 import org.peft4j.core.Scalars;
 import org.peft4j.core.lm.TokenCrossEntropy;
+import org.peft4j.core.parallel.Shardings;
 import org.peft4j.examples.data.Batch;
 import org.peft4j.examples.data.TokenizedExample;
 
@@ -38,6 +39,9 @@ public final class TrainingStep {
      * @param manager the manager under which each step's arrays live
      * @param measureAccuracy whether to count exactly predicted tokens (an extra pass over the
      *     logits)
+     * @throws UnsupportedOperationException if the model is split across tensor-parallel ranks: its
+     *     gradients need collectives in the backward pass that this step does not run, and it would
+     *     train on partial gradients without a word
      */
     public TrainingStep(
             TrainableModel model,
@@ -45,6 +49,15 @@ public final class TrainingStep {
             double maxGradNorm,
             NDManager manager,
             boolean measureAccuracy) {
+        int degree = Shardings.degree(model.block());
+        if (degree > 1) {
+            throw new UnsupportedOperationException(
+                    "the model is split across "
+                            + degree
+                            + " tensor-parallel ranks; this training step computes single-process"
+                            + " gradients only. Train with tensor_parallel_degree 1, then load the"
+                            + " adapter into the tensor-parallel model");
+        }
         this.measureAccuracy = measureAccuracy;
         this.model = model;
         this.optimizer = optimizer;

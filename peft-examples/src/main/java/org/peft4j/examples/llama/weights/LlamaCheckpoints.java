@@ -11,9 +11,12 @@ import com.fasterxml.jackson.databind.SerializationFeature;
 
 import org.peft4j.core.io.AtomicFiles;
 import org.peft4j.core.io.SafetensorsWriter;
+import org.peft4j.core.parallel.Sharding;
+import org.peft4j.core.parallel.Shardings;
 import org.peft4j.core.tree.BlockPaths;
 import org.peft4j.examples.llama.LlamaConfig;
 import org.peft4j.examples.llama.LlamaForCausalLM;
+import org.peft4j.parallel.TensorParallel;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -54,10 +57,31 @@ public final class LlamaCheckpoints {
      * @throws IOException if a file is missing, truncated or malformed; the message names it
      */
     public static LlamaForCausalLM load(Path path, NDManager manager) throws IOException {
+        return load(path, manager, TensorParallel.single(), false);
+    }
+
+    /**
+     * Loads a checkpoint into a model split across a tensor-parallel group: each rank reads every
+     * tensor whole, one at a time, and keeps its part.
+     *
+     * @param path the checkpoint
+     * @param manager the manager that owns this rank's weights
+     * @param group the tensor-parallel group
+     * @param tensorParallelOutput whether each rank keeps its part of the logits
+     * @return this rank's model
+     * @throws IOException if a file is missing, truncated or malformed; the message names it
+     */
+    public static LlamaForCausalLM load(
+            Path path, NDManager manager, TensorParallel group, boolean tensorParallelOutput)
+            throws IOException {
         Path llama2c = findLlama2c(path);
         if (llama2c != null) {
             try (Llama2cWeights weights = Llama2cWeights.open(llama2c)) {
-                return load(weights.config(), weights, manager);
+                return load(
+                        split(weights.config(), group, tensorParallelOutput),
+                        weights,
+                        manager,
+                        group);
             }
         }
         Path config = path.resolve("config.json");
@@ -68,10 +92,19 @@ public final class LlamaCheckpoints {
                     "is neither a Hugging Face checkpoint (no config.json) nor a llama2.c .bin"
                             + " checkpoint");
         }
-        LlamaConfig llamaConfig = LlamaConfig.fromJson(config);
+        LlamaConfig llamaConfig = split(LlamaConfig.fromJson(config), group, tensorParallelOutput);
         try (SafetensorsWeights weights = SafetensorsWeights.open(path)) {
-            return load(llamaConfig, weights, manager);
+            return load(llamaConfig, weights, manager, group);
         }
+    }
+
+    private static LlamaConfig split(LlamaConfig config, TensorParallel group, boolean output) {
+        if (group.getDegree() == 1 && config.getTensorParallelDegree() == 1) {
+            return config;
+        }
+        return config.toBuilder()
+                .optTensorParallel(group.getDegree(), group.getRank(), output)
+                .build();
     }
 
     /**
@@ -83,6 +116,12 @@ public final class LlamaCheckpoints {
      * @throws IOException if writing fails
      */
     public static void save(LlamaForCausalLM llama, Path dir) throws IOException {
+        if (llama.getTensorParallelGroup().getDegree() > 1) {
+            throw new IllegalStateException(
+                    "this model holds one rank's part of its layers; save the full model from a"
+                            + " single-process run (adapters save merged with"
+                            + " LoRAModel.savePretrained)");
+        }
         Map<String, NDArray> tensors = new LinkedHashMap<>();
         BlockPaths.parameters(llama).forEach((name, p) -> tensors.put(name, p.getArray()));
         SafetensorsWriter.write(dir.resolve(SafetensorsWeights.SINGLE), tensors);
@@ -146,10 +185,12 @@ public final class LlamaCheckpoints {
         return bins.size() == 1 ? bins.get(0) : null;
     }
 
-    static LlamaForCausalLM load(LlamaConfig config, WeightSource weights, NDManager manager)
+    static LlamaForCausalLM load(
+            LlamaConfig config, WeightSource weights, NDManager manager, TensorParallel group)
             throws IOException {
-        LlamaForCausalLM llama = new LlamaForCausalLM(config);
+        LlamaForCausalLM llama = new LlamaForCausalLM(config, group);
         Map<String, Parameter> parameters = BlockPaths.parameters(llama);
+        Map<String, Sharding> shardings = Shardings.of(llama, parameters);
         Set<String> unused = new LinkedHashSet<>(weights.names());
         for (Map.Entry<String, Parameter> entry : parameters.entrySet()) {
             String name = entry.getKey();
@@ -163,7 +204,9 @@ public final class LlamaCheckpoints {
                                 + " needs it)");
             }
             unused.remove(name);
-            entry.getValue().setInitializer((m, shape, type) -> read(weights, name, shape, m));
+            Sharding sharding = shardings.get(name);
+            entry.getValue()
+                    .setInitializer((m, shape, type) -> read(weights, name, shape, sharding, m));
         }
         try {
             llama.initialize(manager, DataType.FLOAT32, new Shape(1, 1));
@@ -180,7 +223,9 @@ public final class LlamaCheckpoints {
         return llama;
     }
 
-    private static NDArray read(WeightSource weights, String name, Shape expected, NDManager m) {
+    private static NDArray read(
+            WeightSource weights, String name, Shape local, Sharding sharding, NDManager m) {
+        Shape expected = sharding == null ? local : sharding.fullShape(local);
         Shape found = weights.shape(name);
         if (!found.equals(expected)) {
             throw new IllegalArgumentException(
@@ -193,7 +238,13 @@ public final class LlamaCheckpoints {
                             + expected);
         }
         try {
-            return weights.load(name, m);
+            NDArray full = weights.load(name, m);
+            if (sharding == null) {
+                return full;
+            }
+            try (NDArray whole = full) {
+                return sharding.localPart(whole);
+            }
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
