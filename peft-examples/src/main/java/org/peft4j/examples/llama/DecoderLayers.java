@@ -71,7 +71,7 @@ public final class DecoderLayers extends ReplaceableBlock {
                 layerInput.add(inputs.get(FIXED + 2 * i));
                 layerInput.add(inputs.get(FIXED + 1 + 2 * i));
             }
-            NDList layerOutput = layers.get(i).get().forward(ps, layerInput, training);
+            NDList layerOutput = layers.get(i).get().forward(ps, layerInput, training, params);
             x = layerOutput.get(0);
             output.add(layerOutput.get(1));
             output.add(layerOutput.get(2));

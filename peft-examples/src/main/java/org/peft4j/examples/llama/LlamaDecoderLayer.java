@@ -9,6 +9,7 @@ import ai.djl.training.ParameterStore;
 import ai.djl.util.PairList;
 
 import org.peft4j.core.tree.ReplaceableBlock;
+import org.peft4j.parallel.BranchTape;
 import org.peft4j.parallel.TensorParallel;
 
 /**
@@ -62,13 +63,20 @@ public final class LlamaDecoderLayer extends ReplaceableBlock {
     @Override
     protected NDList forwardInternal(
             ParameterStore ps, NDList inputs, boolean training, PairList<String, Object> params) {
+        BranchTape tape = BranchTape.from(params);
         NDArray x = inputs.get(0);
+        // each residual branch reads a recorded copy of the stream when training in segments
+        NDArray attentionIn = tape == null ? x : tape.enter(x);
         NDList attentionInputs = new NDList(inputs);
-        attentionInputs.set(0, inputNorm.get().forward(ps, new NDList(x), training).head());
+        attentionInputs.set(
+                0, inputNorm.get().forward(ps, new NDList(attentionIn), training).head());
         NDList attention = selfAttn.get().forward(ps, attentionInputs, training);
-        NDArray h = x.add(attention.get(0));
-        NDArray normed = postAttentionNorm.get().forward(ps, new NDList(h), training).head();
-        NDArray y = h.add(mlp.get().forward(ps, new NDList(normed), training).head());
+        NDArray h =
+                tape == null ? x.add(attention.get(0)) : tape.exit(attentionIn, attention.get(0));
+        NDArray mlpIn = tape == null ? h : tape.enter(h);
+        NDArray normed = postAttentionNorm.get().forward(ps, new NDList(mlpIn), training).head();
+        NDArray update = mlp.get().forward(ps, new NDList(normed), training).head();
+        NDArray y = tape == null ? h.add(update) : tape.exit(mlpIn, update);
         return new NDList(y, attention.get(1), attention.get(2));
     }
 

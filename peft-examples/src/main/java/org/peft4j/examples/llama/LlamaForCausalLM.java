@@ -16,6 +16,7 @@ import ai.djl.util.PairList;
 import org.peft4j.core.lm.CausalLanguageModel;
 import org.peft4j.core.tree.ReplaceableBlock;
 import org.peft4j.examples.llama.weights.LlamaCheckpoints;
+import org.peft4j.parallel.BranchTape;
 import org.peft4j.parallel.TensorParallel;
 
 import java.io.IOException;
@@ -174,6 +175,11 @@ public final class LlamaForCausalLM extends ReplaceableBlock implements CausalLa
     @Override
     protected NDList forwardInternal(
             ParameterStore ps, NDList inputs, boolean training, PairList<String, Object> params) {
+        if (BranchTape.from(params) != null && config.isTensorParallelOutput()) {
+            throw new IllegalStateException(
+                    "training needs every rank to see the whole logits; load the model with"
+                            + " tensorParallelOutput = false");
+        }
         NDList decoded = model.get().forward(ps, inputs, training, params);
         NDArray hidden = decoded.get(0);
         NDArray logits;

@@ -9,6 +9,7 @@ import ai.djl.training.ParameterStore;
 import ai.djl.util.PairList;
 
 import org.peft4j.core.tree.ReplaceableBlock;
+import org.peft4j.parallel.BranchTape;
 import org.peft4j.parallel.TensorParallel;
 
 /**
@@ -76,13 +77,18 @@ public final class LlamaModel extends ReplaceableBlock {
         NDArray mask = AttentionMasks.additive(inputs.size() > 2 ? inputs.get(2) : null, ids, past);
         NDManager owner = embedTokens.get().getWeight().getArray().getManager();
         NDList cosSin = rotary.cosSin(positions, past + length, owner);
+        BranchTape tape = BranchTape.from(params);
         NDArray x = embedTokens.get().forward(ps, new NDList(ids), training).head();
-        NDList stackInput = new NDList(x);
+        NDList stackInput = new NDList(tape == null ? x : tape.stem(x));
         stackInput.addAll(cosSin);
         stackInput.add(mask);
-        stackInput.addAll(inputs.subNDList(Math.min(3, inputs.size())));
-        NDList output = layers.get().forward(ps, stackInput, training);
-        output.set(0, norm.get().forward(ps, new NDList(output.get(0)), training).head());
+        for (NDArray cache : inputs.subNDList(Math.min(3, inputs.size()))) {
+            // a trained prefix is read by every layer: recorded once, its gradient gathered
+            stackInput.add(tape == null ? cache : tape.share(cache));
+        }
+        NDList output = layers.get().forward(ps, stackInput, training, params);
+        NDArray last = tape == null ? output.get(0) : tape.head(output.get(0));
+        output.set(0, norm.get().forward(ps, new NDList(last), training).head());
         return output;
     }
 

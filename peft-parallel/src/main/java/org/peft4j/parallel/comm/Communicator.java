@@ -1,6 +1,7 @@
 package org.peft4j.parallel.comm;
 
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
 
 /**
  * Collective operations among the processes (ranks) of a group. Every rank must call the same
@@ -51,6 +52,23 @@ public interface Communicator extends AutoCloseable {
 
     /** Waits until every rank has called it. */
     void barrier();
+
+    /**
+     * Sums a number over the ranks (a loss, a count, a squared norm).
+     *
+     * @param value this rank's value
+     * @return the sum over every rank
+     */
+    default double sum(double value) {
+        if (getWorldSize() == 1) {
+            return value;
+        }
+        try (NDManager manager = NDManager.newBaseManager()) {
+            NDArray array = manager.create(new double[] {value});
+            allReduceSum(array);
+            return array.getDouble(0);
+        }
+    }
 
     /**
      * Splits the group: ranks that pass the same color form a new group, ordered by key.

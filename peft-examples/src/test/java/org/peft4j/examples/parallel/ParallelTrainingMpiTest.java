@@ -1,0 +1,244 @@
+package org.peft4j.examples.parallel;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.peft4j.core.testing.ArrayAssertions.assertClose;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.nn.Parameter;
+
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+import org.peft4j.core.PeftModel;
+import org.peft4j.core.io.NativeArrays;
+import org.peft4j.core.io.SafetensorsReader;
+import org.peft4j.core.parallel.Sharding;
+import org.peft4j.core.parallel.Shardings;
+import org.peft4j.examples.data.TokenizedExample;
+import org.peft4j.examples.llama.LlamaConfig;
+import org.peft4j.examples.llama.LlamaForCausalLM;
+import org.peft4j.examples.llama.weights.LlamaCheckpoints;
+import org.peft4j.examples.train.AdamW;
+import org.peft4j.examples.train.TrainableModel;
+import org.peft4j.examples.train.TrainingStep;
+import org.peft4j.lora.LoRAConfig;
+import org.peft4j.lora.LoRALinear;
+import org.peft4j.lora.LoRAModel;
+import org.peft4j.parallel.Parallelism;
+import org.peft4j.parallel.comm.Communicator;
+import org.peft4j.parallel.comm.MpiCommunicator;
+import org.peft4j.parallel.testing.RandomArrays;
+import org.peft4j.parallel.testing.SharedDirectory;
+
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+
+/**
+ * Parallel LoRA training on two ranks against one process on the same data and initial adapter: the
+ * loss and every gradient at the first step, and the adapter after 20 AdamW steps.
+ */
+@Tag("mpi")
+class ParallelTrainingMpiTest {
+
+    private static final int STEPS = 20;
+    private static final double LEARNING_RATE = 5e-3;
+
+    private final Communicator world = MpiCommunicator.world();
+    private NDManager manager;
+
+    @BeforeEach
+    void open() {
+        assertEquals(2, world.getWorldSize(), "run with mpirun -np 2");
+        manager = NDManager.newBaseManager();
+    }
+
+    @AfterEach
+    void close() {
+        manager.close();
+    }
+
+    /** Eight examples of 6 to 13 tokens, the first two prompt tokens not trained on. */
+    private static List<TokenizedExample> globalBatch() {
+        Random random = new Random(5);
+        List<TokenizedExample> examples = new ArrayList<>();
+        for (int e = 0; e < 8; e++) {
+            int length = 6 + random.nextInt(8);
+            int[] ids = new int[length];
+            int[] labels = new int[length];
+            for (int t = 0; t < length; t++) {
+                ids[t] = 1 + random.nextInt(63);
+                labels[t] = t < 2 ? -100 : ids[t];
+            }
+            examples.add(new TokenizedExample(ids, labels));
+        }
+        return examples;
+    }
+
+    private static long targets(List<TokenizedExample> examples) {
+        return examples.stream().mapToLong(TokenizedExample::countTargets).sum();
+    }
+
+    private static LoRAConfig loraConfig() {
+        return LoRAConfig.builder().setTargetModules(".*_proj").optR(4).optLoraAlpha(8).build();
+    }
+
+    /** A random tiny Llama and a LoRA adapter with nonzero B, written by rank 0. */
+    private Path[] checkpoint(Path dir) throws IOException {
+        Path model = dir.resolve("model");
+        Path adapter = dir.resolve("adapter");
+        if (world.getRank() == 0) {
+            LlamaForCausalLM llama =
+                    LlamaForCausalLM.random(
+                            LlamaConfig.builder().setSizes(32, 88, 2, 4, 2, 64).build(),
+                            manager,
+                            3);
+            LlamaCheckpoints.save(llama, model);
+            LoRAModel lora = new LoRAModel(llama, loraConfig());
+            long seed = 40;
+            for (LoRALinear layer : lora.getLoRALayers().values()) {
+                NDArray b = layer.getLoraB().getArray();
+                NativeArrays.copyInto(
+                        b, RandomArrays.gaussian(manager, seed++, 0.05, b.getShape().getShape()));
+            }
+            lora.savePretrained(adapter);
+        }
+        world.barrier();
+        return new Path[] {model, adapter};
+    }
+
+    /** The whole gradient of every trainable parameter, gathered where split. */
+    private Map<String, NDArray> gradients(TrainableModel model) {
+        Map<String, Parameter> trainable = model.trainableParameters();
+        Map<String, Sharding> shardings = Shardings.of(model.block(), trainable);
+        Map<String, NDArray> out = new LinkedHashMap<>();
+        trainable.forEach(
+                (name, p) -> {
+                    NDArray g = p.getArray().getGradient();
+                    Sharding sharding = shardings.get(name);
+                    out.put(name, sharding == null ? g.duplicate() : sharding.gather(g));
+                });
+        return out;
+    }
+
+    /**
+     * Trains the single-process model and the parallel one side by side and compares them.
+     *
+     * @param tensorParallel the degree of the parallel run (2: tensor parallel; 1: data parallel)
+     */
+    private void compare(int tensorParallel) throws Exception {
+        try (SharedDirectory dir = SharedDirectory.create(world, manager);
+                Parallelism layout = Parallelism.of(world, tensorParallel)) {
+            Path[] files = checkpoint(dir.path());
+            LoRAModel single =
+                    LoRAModel.fromPretrained(
+                            LlamaForCausalLM.fromPretrained(files[0], manager), files[1]);
+            LoRAModel parallel =
+                    LoRAModel.fromPretrained(
+                            LlamaForCausalLM.fromPretrained(
+                                    files[0], manager, layout.getTensorParallel(), false),
+                            files[1]);
+            TrainableModel singleModel = TrainableModel.of(single);
+            TrainableModel parallelModel = TrainableModel.of(parallel);
+            List<TokenizedExample> all = globalBatch();
+            // data parallel: each rank trains on its half of the batch
+            List<TokenizedExample> mine =
+                    tensorParallel == 2
+                            ? all
+                            : all.subList(4 * world.getRank(), 4 * world.getRank() + 4);
+            try (AdamW singleOptimizer =
+                            new AdamW(singleModel.trainableParameters(), 0.9, 0.999, 1e-8, 0);
+                    AdamW parallelOptimizer =
+                            new AdamW(parallelModel.trainableParameters(), 0.9, 0.999, 1e-8, 0)) {
+                TrainingStep singleStep =
+                        new TrainingStep(singleModel, singleOptimizer, 1.0, manager, false);
+                TrainingStep parallelStep =
+                        new TrainingStep(
+                                parallelModel, parallelOptimizer, 1.0, manager, false, layout);
+                // two micro-batches, so that accumulation crosses the segment-wise backward too
+                List<List<TokenizedExample>> singleBatches =
+                        List.of(all.subList(0, 4), all.subList(4, 8));
+                List<List<TokenizedExample>> parallelBatches =
+                        List.of(
+                                mine.subList(0, mine.size() / 2),
+                                mine.subList(mine.size() / 2, mine.size()));
+
+                TrainingStep.Outcome expected = singleStep.gradients(singleBatches, targets(all));
+                TrainingStep.Outcome actual =
+                        parallelStep.gradients(parallelBatches, targets(mine));
+                assertEquals(
+                        expected.lossSum(),
+                        actual.lossSum(),
+                        1e-5 * Math.abs(expected.lossSum()),
+                        "loss at the first step");
+                assertEquals(expected.gradNorm(), actual.gradNorm(), 1e-5 * expected.gradNorm());
+                Map<String, NDArray> singleGradients = gradients(singleModel);
+                Map<String, NDArray> parallelGradients = gradients(parallelModel);
+                assertEquals(singleGradients.keySet(), parallelGradients.keySet());
+                for (String name : singleGradients.keySet()) {
+                    assertClose(singleGradients.get(name), parallelGradients.get(name), 1e-5);
+                }
+                singleStep.apply(expected, LEARNING_RATE);
+                parallelStep.apply(actual, LEARNING_RATE);
+
+                for (int step = 1; step < STEPS; step++) {
+                    singleStep.run(singleBatches, targets(all), LEARNING_RATE);
+                    parallelStep.run(parallelBatches, targets(mine), LEARNING_RATE);
+                }
+            }
+            Path singleOut = dir.path().resolve("single-trained");
+            Path parallelOut = dir.path().resolve("parallel-trained");
+            if (world.getRank() == 0) {
+                single.savePretrained(singleOut);
+            }
+            world.barrier();
+            if (layout.getDataParallel().getRank() == 0) {
+                parallel.savePretrained(parallelOut); // merged over the tensor-parallel group
+            }
+            world.barrier();
+            try (SafetensorsReader a =
+                            SafetensorsReader.open(singleOut.resolve(PeftModel.WEIGHTS_FILE));
+                    SafetensorsReader b =
+                            SafetensorsReader.open(parallelOut.resolve(PeftModel.WEIGHTS_FILE))) {
+                assertEquals(a.getTensors().keySet(), b.getTensors().keySet());
+                double moved = 0;
+                for (String key : a.getTensors().keySet()) {
+                    NDArray trained = a.read(key, manager);
+                    assertClose(trained, b.read(key, manager), 1e-4);
+                    moved =
+                            Math.max(
+                                    moved,
+                                    trained.sub(parallelStart(files[1], key))
+                                            .abs()
+                                            .max()
+                                            .getFloat());
+                }
+                assertTrue(moved > 1e-3, "the adapter moved during training: " + moved);
+            }
+        }
+    }
+
+    private NDArray parallelStart(Path adapter, String key) throws IOException {
+        try (SafetensorsReader start =
+                SafetensorsReader.open(adapter.resolve(PeftModel.WEIGHTS_FILE))) {
+            return start.read(key, manager);
+        }
+    }
+
+    @Test
+    void tensorParallelLoRATrainingMatchesOneProcess() throws Exception {
+        compare(2);
+    }
+
+    @Test
+    void dataParallelLoRATrainingMatchesOneProcess() throws Exception {
+        compare(1);
+    }
+}
