@@ -8,6 +8,7 @@ import ai.djl.nn.core.Linear;
 import ai.djl.training.ParameterStore;
 import ai.djl.util.PairList;
 
+import org.peft4j.core.parallel.AxisSharding;
 import org.peft4j.core.parallel.ShardedBlock;
 import org.peft4j.core.parallel.Sharding;
 import org.peft4j.lora.AdaptableLinear;

@@ -7,6 +7,7 @@ import ai.djl.nn.Parameter;
 import ai.djl.training.ParameterStore;
 import ai.djl.util.PairList;
 
+import org.peft4j.core.parallel.AxisSharding;
 import org.peft4j.core.parallel.Sharding;
 import org.peft4j.lora.LoRALinear;
 

@@ -5,6 +5,7 @@ import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
 
 import org.peft4j.core.io.NativeArrays;
+import org.peft4j.core.parallel.ShardGroup;
 import org.peft4j.parallel.comm.Communicator;
 import org.peft4j.parallel.comm.SingleProcess;
 
@@ -14,7 +15,7 @@ import org.peft4j.parallel.comm.SingleProcess;
  * gradient back to this rank's input, as the Megatron operators do (an all-reduce passes the
  * output's gradient to each partial sum; an all-gather passes each rank the slice of its part).
  */
-public final class TensorParallel {
+public final class TensorParallel implements ShardGroup {
 
     private static final TensorParallel SINGLE = new TensorParallel(SingleProcess.INSTANCE);
 
@@ -48,6 +49,7 @@ public final class TensorParallel {
      *
      * @return {@code T >= 1}
      */
+    @Override
     public int getDegree() {
         return group.getWorldSize();
     }
@@ -57,6 +59,7 @@ public final class TensorParallel {
      *
      * @return a number in {@code [0, T)}
      */
+    @Override
     public int getRank() {
         return group.getRank();
     }
@@ -135,6 +138,22 @@ public final class TensorParallel {
         NDList parts = gathered.split(getDegree(), dim);
         parts.set(getRank(), local);
         return NDArrays.concat(parts, dim);
+    }
+
+    /**
+     * {@inheritDoc}
+     *
+     * <p>Outside autograd: for saving, loading and tests.
+     */
+    @Override
+    public NDArray allGather(NDArray local, int axis) {
+        return group.allGather(local, axis);
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    public void barrier() {
+        group.barrier();
     }
 
     /** {@inheritDoc} */

@@ -19,6 +19,7 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.peft4j.core.io.NativeArrays;
+import org.peft4j.core.parallel.AxisSharding;
 import org.peft4j.lora.LoRALinear;
 import org.peft4j.parallel.comm.MpiCommunicator;
 import org.peft4j.parallel.testing.RandomArrays;

@@ -21,6 +21,7 @@ import org.junit.jupiter.api.Test;
 import org.peft4j.core.PeftModel;
 import org.peft4j.core.io.NativeArrays;
 import org.peft4j.core.io.SafetensorsReader;
+import org.peft4j.core.parallel.AxisSharding;
 import org.peft4j.lora.LoRAConfig;
 import org.peft4j.lora.LoRALinear;
 import org.peft4j.lora.LoRAModel;

@@ -13,10 +13,10 @@ import com.fasterxml.jackson.databind.SerializationFeature;
 import org.peft4j.core.PeftModel;
 import org.peft4j.core.io.AtomicFiles;
 import org.peft4j.core.io.NativeArrays;
-import org.peft4j.core.io.SafetensorsReader;
-import org.peft4j.core.io.SafetensorsWriter;
-import org.peft4j.core.io.TensorInfo;
 import org.peft4j.core.lm.CausalLanguageModel;
+import org.peft4j.core.parallel.ShardedCheckpoint;
+import org.peft4j.core.parallel.Sharding;
+import org.peft4j.core.parallel.Shardings;
 import org.peft4j.core.tree.BlockPaths;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -25,9 +25,9 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
+import java.util.IdentityHashMap;
 import java.util.LinkedHashMap;
 import java.util.Map;
-import java.util.Set;
 
 /**
  * Saving and loading prefixes.
@@ -40,19 +40,39 @@ import java.util.Set;
  *   <li>{@code adapter_config.json} (Hugging Face's fields) and {@code prefix_config.json} (the
  *       seed's).
  * </ul>
+ *
+ * <p>A prefix of a model split across ranks saves merged (the same files, each rank's heads
+ * gathered) or one file per rank, as {@link ShardedCheckpoint} does for LoRA.
  */
 final class PrefixCheckpoint {
 
     static final String PROMPT_EMBEDDINGS = "prompt_embeddings";
     static final String ENCODER_FILE = "prefix_encoder.safetensors";
 
+    private static final String HINT =
+            "its config (prefix tokens, layers, key/value heads, head size: the prefix is [prefix"
+                    + " tokens, 2 * layers * kv heads * head dim])";
+
     private static final Logger logger = LoggerFactory.getLogger(PrefixCheckpoint.class);
 
     private PrefixCheckpoint() {}
 
-    static void save(PrefixModelForCausalLM model, Path dir) throws IOException {
-        PrefixConfig config = model.getPeftConfig();
+    static void save(PrefixModelForCausalLM model, Path dir, boolean merge) throws IOException {
         PrefixEncoder encoder = model.getPrefixEncoder();
+        PrefixConfig config = model.getPeftConfig();
+        PrefixConfig saved =
+                merge || encoder.getTensorParallelDegree() == 1
+                        ? config.toBuilder().optTensorParallelDegree(1).build()
+                        : config;
+        ShardedCheckpoint.Companion configs =
+                () -> {
+                    ObjectMapper json =
+                            new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+                    AtomicFiles.writeString(
+                            dir.resolve(PrefixConfig.SEED_CONFIG_FILE),
+                            json.writeValueAsString(saved.toSeedJson()) + '\n');
+                    saved.savePretrained(dir);
+                };
         NDArray table = encoder.getEmbedding().getArray();
         try (NDManager scratch = table.getManager().newSubManager()) {
             NDArray anchor = scratch.zeros(new Shape(1));
@@ -62,121 +82,90 @@ final class PrefixCheckpoint {
             if (prompt.getDataType() != config.getDtype()) {
                 prompt = prompt.toType(config.getDtype(), false);
             }
-            Map<String, NDArray> weights = new LinkedHashMap<>();
-            weights.put(PROMPT_EMBEDDINGS, prompt);
-            SafetensorsWriter.write(dir.resolve(PeftModel.WEIGHTS_FILE), weights);
+            Map<String, Sharding> outputSharding = new LinkedHashMap<>();
+            if (encoder.outputSharding() != null) {
+                outputSharding.put(PROMPT_EMBEDDINGS, encoder.outputSharding());
+            }
+            ShardedCheckpoint.save(
+                    dir,
+                    PeftModel.WEIGHTS_FILE,
+                    Map.of(PROMPT_EMBEDDINGS, prompt),
+                    outputSharding,
+                    merge,
+                    encoder.hasProjection() ? () -> {} : configs);
         }
         if (encoder.hasProjection()) {
-            Map<String, NDArray> own = new LinkedHashMap<>();
-            BlockPaths.parameters(encoder).forEach((path, p) -> own.put(path, p.getArray()));
-            SafetensorsWriter.write(dir.resolve(ENCODER_FILE), own);
+            Map<String, Parameter> own = BlockPaths.parameters(encoder);
+            Map<String, NDArray> tensors = new LinkedHashMap<>();
+            own.forEach((path, p) -> tensors.put(path, p.getArray()));
+            ShardedCheckpoint.save(
+                    dir, ENCODER_FILE, tensors, Shardings.of(encoder, own), merge, configs);
         }
-        ObjectMapper json = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
-        AtomicFiles.writeString(
-                dir.resolve(PrefixConfig.SEED_CONFIG_FILE),
-                json.writeValueAsString(config.toSeedJson()) + '\n');
-        config.savePretrained(dir);
     }
 
     static PrefixModelForCausalLM load(CausalLanguageModel base, Path dir) throws IOException {
         PrefixConfig config = PrefixConfig.fromPretrained(dir);
         config.checkFits(base);
-        Path weights = dir.resolve(PeftModel.WEIGHTS_FILE);
-        if (!Files.isRegularFile(weights)) {
+        if (!Files.isRegularFile(dir.resolve(PeftModel.WEIGHTS_FILE))
+                && ShardedCheckpoint.shardDegrees(dir, PeftModel.WEIGHTS_FILE).isEmpty()) {
             throw new NoSuchFileException(
-                    weights.toString(), null, "missing: it holds the prefix (prompt_embeddings)");
+                    dir.resolve(PeftModel.WEIGHTS_FILE).toString(),
+                    null,
+                    "missing: it holds the prefix (prompt_embeddings)");
         }
-        Path encoderFile = dir.resolve(ENCODER_FILE);
         boolean trainableProjection =
-                config.isPrefixProjection() && Files.isRegularFile(encoderFile);
+                config.isPrefixProjection()
+                        && (Files.isRegularFile(dir.resolve(ENCODER_FILE))
+                                || !ShardedCheckpoint.shardDegrees(dir, ENCODER_FILE).isEmpty());
         PrefixConfig effective = config;
         if (config.isPrefixProjection() && !trainableProjection) {
             logger.info(
                     "{}: no {}; the saved prefix (the projection's output) becomes a fixed table",
                     dir,
                     ENCODER_FILE);
-            effective = withoutProjection(config);
+            effective = config.toBuilder().withoutProjection().build();
         }
-        try (SafetensorsReader reader = SafetensorsReader.open(weights)) {
-            Shape expected = new Shape(config.getNumPrefixTokens(), config.getPrefixWidth());
-            checkOnly(reader, Map.of(PROMPT_EMBEDDINGS, expected));
-            PrefixModelForCausalLM model = new PrefixModelForCausalLM(base, effective);
-            if (trainableProjection) {
-                loadEncoder(model.getPrefixEncoder(), encoderFile);
-            } else {
-                copy(reader, PROMPT_EMBEDDINGS, model.getPrefixEncoder().getEmbedding());
-            }
-            return model;
+        // wrapping freezes the base model; a failed load puts its trainability back
+        Map<Parameter, Boolean> trainable = new IdentityHashMap<>();
+        base.getParameters().values().forEach(p -> trainable.put(p, p.requiresGradient()));
+        PrefixModelForCausalLM model = new PrefixModelForCausalLM(base, effective);
+        try {
+            copyWeights(model, dir, trainableProjection);
+        } catch (IOException | RuntimeException e) {
+            trainable.forEach((p, was) -> p.freeze(!was));
+            throw e;
         }
+        return model;
     }
 
-    private static PrefixConfig withoutProjection(PrefixConfig config) {
-        return PrefixConfig.builder()
-                .setNumPrefixTokens(config.getNumPrefixTokens())
-                .setModelSizes(
-                        config.getNumHiddenLayers(),
-                        config.getNumAttentionHeads(),
-                        config.getNumKeyValueHeads(),
-                        config.getHiddenSize())
-                .optHeadDim(config.getHeadDim())
-                .optPrefixDropout(config.getPrefixDropout())
-                .optDtype(config.getDtype())
-                .optTaskType(config.getTaskType())
-                .optBaseModelNameOrPath(config.getBaseModelNameOrPath())
-                .optTensorParallelDegree(config.getTensorParallelDegree())
-                .build();
-    }
-
-    private static void loadEncoder(PrefixEncoder encoder, Path file) throws IOException {
-        Map<String, Parameter> parameters = BlockPaths.parameters(encoder);
-        Map<String, Shape> expected = new LinkedHashMap<>();
-        parameters.forEach((path, p) -> expected.put(path, p.getShape()));
-        try (SafetensorsReader reader = SafetensorsReader.open(file)) {
-            checkOnly(reader, expected);
-            for (Map.Entry<String, Parameter> entry : parameters.entrySet()) {
-                copy(reader, entry.getKey(), entry.getValue());
-            }
-        }
-    }
-
-    /** Checks that the file holds exactly these tensors with these shapes. */
-    private static void checkOnly(SafetensorsReader reader, Map<String, Shape> expected) {
-        Map<String, TensorInfo> found = reader.getTensors();
-        StringBuilder problems = new StringBuilder();
-        for (Map.Entry<String, Shape> entry : expected.entrySet()) {
-            TensorInfo info = found.get(entry.getKey());
-            if (info == null) {
-                problems.append(" missing key ")
-                        .append(entry.getKey())
-                        .append(" (expected shape ")
-                        .append(entry.getValue())
-                        .append(");");
-            } else if (!info.shape().equals(entry.getValue())) {
-                problems.append(" key ")
-                        .append(entry.getKey())
-                        .append(" has shape ")
-                        .append(info.shape())
-                        .append(" but the model needs ")
-                        .append(entry.getValue())
-                        .append(" [prefix tokens, 2 * layers * kv heads * head dim];");
-            }
-        }
-        Set<String> extra = new java.util.TreeSet<>(found.keySet());
-        extra.removeAll(expected.keySet());
-        for (String key : extra) {
-            problems.append(" unexpected key ").append(key).append(';');
-        }
-        if (problems.length() > 0) {
-            throw new IllegalArgumentException(
-                    reader.getFile() + " does not fit the model and its config:" + problems);
-        }
-    }
-
-    private static void copy(SafetensorsReader reader, String key, Parameter parameter)
+    private static void copyWeights(
+            PrefixModelForCausalLM model, Path dir, boolean trainableProjection)
             throws IOException {
-        NDArray target = parameter.getArray();
-        try (NDManager scratch = target.getManager().newSubManager()) {
-            NativeArrays.copyInto(target, reader.read(key, scratch));
+        PrefixEncoder encoder = model.getPrefixEncoder();
+        Map<String, Parameter> targets;
+        Map<String, Sharding> shardings;
+        String file;
+        if (trainableProjection) {
+            targets = BlockPaths.parameters(encoder);
+            shardings = Shardings.of(encoder, targets);
+            file = ENCODER_FILE;
+        } else {
+            // the table is the prefix itself, split like the encoder's output
+            targets = Map.of(PROMPT_EMBEDDINGS, encoder.getEmbedding());
+            shardings = new LinkedHashMap<>();
+            if (encoder.outputSharding() != null) {
+                shardings.put(PROMPT_EMBEDDINGS, encoder.outputSharding());
+            }
+            file = PeftModel.WEIGHTS_FILE;
+        }
+        Map<String, Shape> shapes = new LinkedHashMap<>();
+        targets.forEach((key, p) -> shapes.put(key, p.getArray().getShape()));
+        NDArray table = encoder.getEmbedding().getArray();
+        try (NDManager scratch = table.getManager().newSubManager()) {
+            Map<String, NDArray> loaded =
+                    ShardedCheckpoint.load(dir, file, shapes, shardings, scratch, HINT);
+            loaded.forEach(
+                    (key, value) -> NativeArrays.copyInto(targets.get(key).getArray(), value));
         }
     }
 }

@@ -105,6 +105,28 @@ public final class PrefixConfig extends PeftConfig {
         return new Builder();
     }
 
+    /**
+     * Returns a builder holding this config's values.
+     *
+     * @return a new builder
+     */
+    public Builder toBuilder() {
+        Builder b = new Builder();
+        b.numPrefixTokens = numPrefixTokens;
+        b.numHiddenLayers = numHiddenLayers;
+        b.numAttentionHeads = numAttentionHeads;
+        b.numKeyValueHeads = numKeyValueHeads;
+        b.hiddenSize = hiddenSize;
+        b.headDim = headDim;
+        b.prefixProjection = prefixProjection;
+        b.prefixProjectionHiddenSize = prefixProjectionHiddenSize;
+        b.prefixDropout = prefixDropout;
+        return b.optTaskType(getTaskType())
+                .optBaseModelNameOrPath(getBaseModelNameOrPath())
+                .optDtype(getDtype())
+                .optTensorParallelDegree(getTensorParallelDegree());
+    }
+
     /** {@inheritDoc} */
     @Override
     public String getPeftType() {
@@ -415,13 +437,14 @@ public final class PrefixConfig extends PeftConfig {
         }
 
         /**
-         * Takes the layer count, heads, kv heads, head size and width from a model, so that the
-         * config cannot disagree with it.
+         * Takes the layer count, heads, kv heads, head size, width and tensor-parallel degree from
+         * a model, so that the config cannot disagree with it.
          *
          * @param model the model the prefix is for
          * @return this builder
          */
         public Builder fromModel(CausalLanguageModel model) {
+            optTensorParallelDegree(model.getShardGroup().getDegree());
             numHiddenLayers = model.getNumHiddenLayers();
             numAttentionHeads = model.getNumAttentionHeads();
             numKeyValueHeads = model.getNumKeyValueHeads();
@@ -478,6 +501,13 @@ public final class PrefixConfig extends PeftConfig {
         public Builder optPrefixProjection(int hiddenSize) {
             this.prefixProjection = true;
             this.prefixProjectionHiddenSize = hiddenSize;
+            return this;
+        }
+
+        /** Drops the projection: the prefix becomes a plain table of its output. */
+        Builder withoutProjection() {
+            this.prefixProjection = false;
+            this.prefixProjectionHiddenSize = 0;
             return this;
         }
 

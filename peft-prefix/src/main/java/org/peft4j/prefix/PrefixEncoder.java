@@ -8,6 +8,7 @@ import ai.djl.ndarray.types.Shape;
 import ai.djl.ndarray.types.SparseFormat;
 import ai.djl.nn.AbstractBlock;
 import ai.djl.nn.Activation;
+import ai.djl.nn.Block;
 import ai.djl.nn.Parameter;
 import ai.djl.nn.SequentialBlock;
 import ai.djl.nn.core.Linear;
@@ -15,6 +16,10 @@ import ai.djl.nn.norm.Dropout;
 import ai.djl.training.ParameterStore;
 import ai.djl.training.initializer.NormalInitializer;
 import ai.djl.util.PairList;
+
+import org.peft4j.core.parallel.ShardGroup;
+import org.peft4j.core.parallel.ShardedBlock;
+import org.peft4j.core.parallel.Sharding;
 
 /**
  * Produces the prefix: {@code [P, 2 * L * kvHeads * headDim]}, a key and a value per layer for each
@@ -33,7 +38,7 @@ import ai.djl.util.PairList;
  * <p>Input: any array on the device and manager the output should use (the input ids). Output: the
  * prefix, attached to that array's manager.
  */
-public final class PrefixEncoder extends AbstractBlock {
+public final class PrefixEncoder extends AbstractBlock implements ShardedBlock {
 
     private static final byte VERSION = 1;
 
@@ -42,16 +47,44 @@ public final class PrefixEncoder extends AbstractBlock {
     private final int tokens;
     private final int width;
     private final float dropout;
+    private final ShardGroup group;
+    private final Sharding heads;
+    private final Sharding outputHeads;
 
     /**
-     * Creates the encoder of a config.
+     * Creates the encoder of a config for a model on one process.
      *
      * @param config the prefix config
      */
     public PrefixEncoder(PrefixConfig config) {
+        this(config, ShardGroup.single());
+    }
+
+    /**
+     * Creates the encoder of a config for a model split across ranks: each rank produces the prefix
+     * of its own {@code kvHeads / T} key/value heads, {@code [P, 2 L (kvHeads / T) d]}. The table
+     * (without projection) and the projection's second layer are split by heads; the projection's
+     * first layer, and its table, are whole on every rank.
+     *
+     * @param config the prefix config
+     * @param group the ranks the model is split across
+     */
+    public PrefixEncoder(PrefixConfig config, ShardGroup group) {
         super(VERSION);
+        this.group = group;
         tokens = config.getNumPrefixTokens();
-        width = config.getPrefixWidth();
+        width = config.getPrefixWidth() / group.getDegree();
+        long blocks = 2L * config.getNumHiddenLayers();
+        boolean split = group.getDegree() > 1;
+        heads =
+                split
+                        ? new HeadSharding(
+                                group,
+                                config.isPrefixProjection() ? 0 : 1,
+                                blocks,
+                                config.getHeadDim())
+                        : null;
+        outputHeads = split ? new HeadSharding(group, 1, blocks, config.getHeadDim()) : null;
         dropout = (float) config.getPrefixDropout();
         boolean projection = config.isPrefixProjection();
         long embeddingWidth = projection ? config.getHiddenSize() : width;
@@ -122,6 +155,45 @@ public final class PrefixEncoder extends AbstractBlock {
     @Override
     public Shape[] getOutputShapes(Shape[] inputShapes) {
         return new Shape[] {new Shape(tokens, width)};
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    public int getTensorParallelDegree() {
+        return group.getDegree();
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    public int getTensorParallelRank() {
+        return group.getRank();
+    }
+
+    /**
+     * {@inheritDoc}
+     *
+     * <p>Answers for the parameters of the encoder's children: the table without a projection, the
+     * projection's last layer with one.
+     */
+    @Override
+    public Sharding getSharding(Parameter parameter) {
+        if (heads == null) {
+            return null;
+        }
+        if (transform == null) {
+            return parameter == embedding.weight ? heads : null;
+        }
+        Block last = transform.getChildren().get(2).getValue();
+        return last.getParameters().values().contains(parameter) ? heads : null;
+    }
+
+    /**
+     * Returns the sharding of the encoder's output, {@code [P, 2 L kvHeads d]} split by heads.
+     *
+     * @return the sharding, or null on one process
+     */
+    Sharding outputSharding() {
+        return outputHeads;
     }
 
     /** The table of prefix vectors, {@code N(0, 1)} at start as Hugging Face's embedding. */

@@ -15,6 +15,9 @@ import ai.djl.util.PairList;
 import org.peft4j.core.AdapterScope;
 import org.peft4j.core.PeftModel;
 import org.peft4j.core.lm.CausalLanguageModel;
+import org.peft4j.core.parallel.ShardGroup;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
 import java.nio.file.Path;
@@ -41,6 +44,8 @@ import java.util.Map;
  */
 public class PrefixModelForCausalLM extends PeftModel implements CausalLanguageModel {
 
+    private static final Logger logger = LoggerFactory.getLogger(PrefixModelForCausalLM.class);
+
     private final CausalLanguageModel base;
     private final PrefixConfig config;
     private final PrefixEncoder encoder;
@@ -58,13 +63,34 @@ public class PrefixModelForCausalLM extends PeftModel implements CausalLanguageM
         super(model);
         config.checkFits(model);
         this.base = model;
-        this.config = config;
-        this.encoder = addChildBlock("prefix_encoder", new PrefixEncoder(config));
+        this.config = withModelDegree(model, config);
+        this.encoder =
+                addChildBlock(
+                        "prefix_encoder", new PrefixEncoder(this.config, model.getShardGroup()));
         NDManager manager = weightManager(model);
         if (manager != null) {
             encoder.initialize(manager, config.getDtype(), new Shape(1));
         }
         markOnlyPrefixAsTrainable();
+    }
+
+    /**
+     * Returns the config with the model's tensor-parallel degree: the model's split decides whose
+     * heads each rank's prefix holds, so a disagreeing {@code tensor_parallel_degree} is corrected,
+     * with a warning (PaddleNLP's rule).
+     */
+    private static PrefixConfig withModelDegree(CausalLanguageModel model, PrefixConfig config) {
+        int degree = model.getShardGroup().getDegree();
+        if (config.getTensorParallelDegree() == degree) {
+            return config;
+        }
+        logger.warn(
+                "tensor_parallel_degree {} of the prefix config disagrees with the model's {};"
+                        + " using {}",
+                config.getTensorParallelDegree(),
+                degree,
+                degree);
+        return config.toBuilder().optTensorParallelDegree(degree).build();
     }
 
     private static NDManager weightManager(Block model) {
@@ -122,7 +148,7 @@ public class PrefixModelForCausalLM extends PeftModel implements CausalLanguageM
      * @param anchor an array whose manager and device the result takes (the input ids)
      * @param batch the batch size {@code B}
      * @param training whether dropout applies
-     * @return {@code 2 L} arrays {@code [B, kvHeads, P, headDim]}: key and value of each layer
+     * @return {@code 2 L} arrays {@code [B, kvHeads / T, P, headDim]}: key and value of each layer
      */
     public NDList prefixKeyValues(ParameterStore ps, NDArray anchor, long batch, boolean training) {
         NDArray prefix = encoder.forward(ps, new NDList(anchor), training).head();
@@ -130,12 +156,13 @@ public class PrefixModelForCausalLM extends PeftModel implements CausalLanguageM
             prefix = prefix.toType(DataType.FLOAT32, false);
         }
         int layers2 = 2 * config.getNumHiddenLayers();
-        // [P, 2L * kv * d] -> [2L, kv, P, d]; the 2L axis alternates key and value per layer
+        // [P, 2L * kv * d] -> [2L, kv, P, d]; the 2L axis alternates key and value per layer.
+        // A rank of a split model holds its own kv / T heads.
         NDArray stacked =
                 prefix.reshape(
                                 config.getNumPrefixTokens(),
                                 layers2,
-                                config.getNumKeyValueHeads(),
+                                config.getNumKeyValueHeads() / encoder.getTensorParallelDegree(),
                                 config.getHeadDim())
                         .transpose(1, 2, 0, 3)
                         .expandDims(1);
@@ -216,10 +243,36 @@ public class PrefixModelForCausalLM extends PeftModel implements CausalLanguageM
         encoder.initialize(manager, config.getDtype(), new Shape(1));
     }
 
-    /** {@inheritDoc} */
+    /**
+     * {@inheritDoc}
+     *
+     * <p>A prefix of a model split across ranks saves merged, as {@code savePretrained(dir, true)}
+     * does.
+     */
     @Override
     public void savePretrained(Path dir) throws IOException {
-        PrefixCheckpoint.save(this, dir);
+        savePretrained(dir, true);
+    }
+
+    /**
+     * Writes the prefix. For a model split across ranks this is a collective that every rank calls:
+     * merged, rank 0 writes the files a single-process model writes, the heads gathered; otherwise
+     * every rank writes its heads to {@code adapter_model.tpRR-of-TT.safetensors} (and {@code
+     * prefix_encoder.tpRR-of-TT.safetensors}) and rank 0 the configs. A model on one process
+     * ignores the flag.
+     *
+     * @param dir the directory; created when missing
+     * @param mergeTensorParallel whether to write one file rather than one per rank
+     * @throws IOException if writing fails
+     */
+    public void savePretrained(Path dir, boolean mergeTensorParallel) throws IOException {
+        PrefixCheckpoint.save(this, dir, mergeTensorParallel);
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    public ShardGroup getShardGroup() {
+        return base.getShardGroup();
     }
 
     /**

@@ -2,6 +2,8 @@ package org.peft4j.core.lm;
 
 import ai.djl.nn.Block;
 
+import org.peft4j.core.parallel.ShardGroup;
+
 /**
  * A decoder-only language model as a DJL block, in DJL's text-generation convention.
  *
@@ -51,6 +53,17 @@ public interface CausalLanguageModel extends Block {
      * @return the head dimension, the last dimension of every cache array
      */
     int getHeadDim();
+
+    /**
+     * Returns the ranks the model's layers are split across. A split model holds {@code kvHeads /
+     * T} key/value heads per rank, so every cache array it reads or returns is {@code [B, kvHeads /
+     * T, P, headDim]}.
+     *
+     * @return the group; of degree 1 (the default) for a model on one process
+     */
+    default ShardGroup getShardGroup() {
+        return ShardGroup.single();
+    }
 
     /**
      * Returns the width of the hidden states.

@@ -29,10 +29,11 @@ public final class Shardings {
         for (Block block : BlockPaths.blocks(root).values()) {
             if (block instanceof ShardedBlock) {
                 ShardedBlock sharded = (ShardedBlock) block;
-                for (Parameter parameter : block.getDirectParameters().values()) {
+                // a block may answer for its children's parameters too (an adapter's encoder)
+                for (Parameter parameter : block.getParameters().values()) {
                     Sharding sharding = sharded.getSharding(parameter);
                     if (sharding != null) {
-                        byParameter.put(parameter, sharding);
+                        byParameter.putIfAbsent(parameter, sharding);
                     }
                 }
             }

@@ -14,6 +14,7 @@ import ai.djl.training.initializer.NormalInitializer;
 import ai.djl.util.PairList;
 
 import org.peft4j.core.lm.CausalLanguageModel;
+import org.peft4j.core.parallel.ShardGroup;
 import org.peft4j.core.tree.ReplaceableBlock;
 import org.peft4j.examples.llama.weights.LlamaCheckpoints;
 import org.peft4j.parallel.BranchTape;
@@ -168,6 +169,12 @@ public final class LlamaForCausalLM extends ReplaceableBlock implements CausalLa
      * @return the group; of degree 1 for a single-process model
      */
     public TensorParallel getTensorParallelGroup() {
+        return group;
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    public ShardGroup getShardGroup() {
         return group;
     }
 

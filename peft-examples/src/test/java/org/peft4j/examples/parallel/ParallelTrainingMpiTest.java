@@ -32,8 +32,11 @@ import org.peft4j.parallel.comm.Communicator;
 import org.peft4j.parallel.comm.MpiCommunicator;
 import org.peft4j.parallel.testing.RandomArrays;
 import org.peft4j.parallel.testing.SharedDirectory;
+import org.peft4j.prefix.PrefixConfig;
+import org.peft4j.prefix.PrefixModelForCausalLM;
 
 import java.io.IOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -86,14 +89,67 @@ class ParallelTrainingMpiTest {
         return examples.stream().mapToLong(TokenizedExample::countTargets).sum();
     }
 
-    private static LoRAConfig loraConfig() {
-        return LoRAConfig.builder().setTargetModules(".*_proj").optR(4).optLoraAlpha(8).build();
+    /** How an adapter kind is created, saved and loaded. */
+    private interface Adapter {
+        /** Wraps the model with a new adapter (random where it would start at zero). */
+        PeftModel create(LlamaForCausalLM llama);
+
+        /** Wraps the model with a saved adapter. */
+        PeftModel load(LlamaForCausalLM llama, Path dir) throws IOException;
     }
 
-    /** A random tiny Llama and a LoRA adapter with nonzero B, written by rank 0. */
-    private Path[] checkpoint(Path dir) throws IOException {
+    private final Adapter lora =
+            new Adapter() {
+                @Override
+                public PeftModel create(LlamaForCausalLM llama) {
+                    LoRAModel model =
+                            new LoRAModel(
+                                    llama,
+                                    LoRAConfig.builder()
+                                            .setTargetModules(".*_proj")
+                                            .optR(4)
+                                            .optLoraAlpha(8)
+                                            .build());
+                    long seed = 40;
+                    for (LoRALinear layer : model.getLoRALayers().values()) {
+                        NDArray b = layer.getLoraB().getArray();
+                        NativeArrays.copyInto(
+                                b,
+                                RandomArrays.gaussian(
+                                        manager, seed++, 0.05, b.getShape().getShape()));
+                    }
+                    return model;
+                }
+
+                @Override
+                public PeftModel load(LlamaForCausalLM llama, Path dir) throws IOException {
+                    return LoRAModel.fromPretrained(llama, dir);
+                }
+            };
+
+    private final Adapter prefix =
+            new Adapter() {
+                @Override
+                public PeftModel create(LlamaForCausalLM llama) {
+                    return new PrefixModelForCausalLM(
+                            llama,
+                            PrefixConfig.builder()
+                                    .fromModel(llama)
+                                    .setNumPrefixTokens(3)
+                                    .optPrefixProjection(16)
+                                    .build());
+                }
+
+                @Override
+                public PeftModel load(LlamaForCausalLM llama, Path dir) throws IOException {
+                    return PrefixModelForCausalLM.fromPretrained(llama, dir);
+                }
+            };
+
+    /** A random tiny Llama and a new adapter, written by rank 0. */
+    private Path[] checkpoint(Path dir, Adapter adapter) throws IOException {
         Path model = dir.resolve("model");
-        Path adapter = dir.resolve("adapter");
+        Path adapterDir = dir.resolve("adapter");
         if (world.getRank() == 0) {
             LlamaForCausalLM llama =
                     LlamaForCausalLM.random(
@@ -101,17 +157,10 @@ class ParallelTrainingMpiTest {
                             manager,
                             3);
             LlamaCheckpoints.save(llama, model);
-            LoRAModel lora = new LoRAModel(llama, loraConfig());
-            long seed = 40;
-            for (LoRALinear layer : lora.getLoRALayers().values()) {
-                NDArray b = layer.getLoraB().getArray();
-                NativeArrays.copyInto(
-                        b, RandomArrays.gaussian(manager, seed++, 0.05, b.getShape().getShape()));
-            }
-            lora.savePretrained(adapter);
+            adapter.create(llama).savePretrained(adapterDir);
         }
         world.barrier();
-        return new Path[] {model, adapter};
+        return new Path[] {model, adapterDir};
     }
 
     /** The whole gradient of every trainable parameter, gathered where split. */
@@ -133,15 +182,14 @@ class ParallelTrainingMpiTest {
      *
      * @param tensorParallel the degree of the parallel run (2: tensor parallel; 1: data parallel)
      */
-    private void compare(int tensorParallel) throws Exception {
+    private void compare(int tensorParallel, Adapter adapter) throws Exception {
         try (SharedDirectory dir = SharedDirectory.create(world, manager);
                 Parallelism layout = Parallelism.of(world, tensorParallel)) {
-            Path[] files = checkpoint(dir.path());
-            LoRAModel single =
-                    LoRAModel.fromPretrained(
-                            LlamaForCausalLM.fromPretrained(files[0], manager), files[1]);
-            LoRAModel parallel =
-                    LoRAModel.fromPretrained(
+            Path[] files = checkpoint(dir.path(), adapter);
+            PeftModel single =
+                    adapter.load(LlamaForCausalLM.fromPretrained(files[0], manager), files[1]);
+            PeftModel parallel =
+                    adapter.load(
                             LlamaForCausalLM.fromPretrained(
                                     files[0], manager, layout.getTensorParallel(), false),
                             files[1]);
@@ -203,42 +251,50 @@ class ParallelTrainingMpiTest {
                 parallel.savePretrained(parallelOut); // merged over the tensor-parallel group
             }
             world.barrier();
-            try (SafetensorsReader a =
-                            SafetensorsReader.open(singleOut.resolve(PeftModel.WEIGHTS_FILE));
-                    SafetensorsReader b =
-                            SafetensorsReader.open(parallelOut.resolve(PeftModel.WEIGHTS_FILE))) {
-                assertEquals(a.getTensors().keySet(), b.getTensors().keySet());
-                double moved = 0;
-                for (String key : a.getTensors().keySet()) {
-                    NDArray trained = a.read(key, manager);
-                    assertClose(trained, b.read(key, manager), 1e-4);
-                    moved =
-                            Math.max(
-                                    moved,
-                                    trained.sub(parallelStart(files[1], key))
-                                            .abs()
-                                            .max()
-                                            .getFloat());
+            for (String file :
+                    new String[] {PeftModel.WEIGHTS_FILE, "prefix_encoder.safetensors"}) {
+                if (Files.exists(singleOut.resolve(file))) {
+                    assertSameTrainedTensors(
+                            files[1].resolve(file),
+                            singleOut.resolve(file),
+                            parallelOut.resolve(file));
                 }
-                assertTrue(moved > 1e-3, "the adapter moved during training: " + moved);
             }
         }
     }
 
-    private NDArray parallelStart(Path adapter, String key) throws IOException {
-        try (SafetensorsReader start =
-                SafetensorsReader.open(adapter.resolve(PeftModel.WEIGHTS_FILE))) {
-            return start.read(key, manager);
+    /** The parallel run's saved tensors equal the single run's, and training moved them. */
+    private void assertSameTrainedTensors(Path start, Path single, Path parallel)
+            throws IOException {
+        try (SafetensorsReader initial = SafetensorsReader.open(start);
+                SafetensorsReader a = SafetensorsReader.open(single);
+                SafetensorsReader b = SafetensorsReader.open(parallel)) {
+            assertEquals(a.getTensors().keySet(), b.getTensors().keySet());
+            double moved = 0;
+            for (String key : a.getTensors().keySet()) {
+                NDArray trained = a.read(key, manager);
+                assertClose(trained, b.read(key, manager), 1e-4);
+                moved =
+                        Math.max(
+                                moved,
+                                trained.sub(initial.read(key, manager)).abs().max().getFloat());
+            }
+            assertTrue(moved > 1e-3, single + " moved during training: " + moved);
         }
     }
 
     @Test
     void tensorParallelLoRATrainingMatchesOneProcess() throws Exception {
-        compare(2);
+        compare(2, lora);
     }
 
     @Test
     void dataParallelLoRATrainingMatchesOneProcess() throws Exception {
-        compare(1);
+        compare(1, lora);
+    }
+
+    @Test
+    void tensorParallelPrefixTrainingMatchesOneProcess() throws Exception {
+        compare(2, prefix);
     }
 }

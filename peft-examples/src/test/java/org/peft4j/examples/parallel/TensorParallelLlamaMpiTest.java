@@ -38,6 +38,8 @@ import org.peft4j.parallel.TensorParallel;
 import org.peft4j.parallel.comm.MpiCommunicator;
 import org.peft4j.parallel.testing.RandomArrays;
 import org.peft4j.parallel.testing.SharedDirectory;
+import org.peft4j.prefix.PrefixConfig;
+import org.peft4j.prefix.PrefixModelForCausalLM;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -225,6 +227,66 @@ class TensorParallelLlamaMpiTest {
                             IllegalArgumentException.class,
                             () -> LoRAModel.fromPretrained(plain, sharded));
             assertTrue(refused.getMessage().contains("degree"), refused.getMessage());
+        }
+    }
+
+    @Test
+    void prefixesSplitByKeyValueHeadsRoundTrip() throws Exception {
+        for (boolean projection : new boolean[] {false, true}) {
+            try (SharedDirectory dir = SharedDirectory.create(group.getCommunicator(), manager)) {
+                Path[] files = randomCheckpoint(dir.path(), false);
+                Path saved = dir.path().resolve("prefix");
+                if (group.getRank() == 0) {
+                    LlamaForCausalLM llama = LlamaForCausalLM.fromPretrained(files[0], manager);
+                    PrefixConfig.Builder config =
+                            PrefixConfig.builder().fromModel(llama).setNumPrefixTokens(3);
+                    if (projection) {
+                        config.optPrefixProjection(16);
+                    }
+                    new PrefixModelForCausalLM(llama, config.build()).savePretrained(saved);
+                }
+                group.getCommunicator().barrier();
+                NDArray ids = ids(64);
+                NDArray expected =
+                        logits(
+                                PrefixModelForCausalLM.fromPretrained(
+                                        LlamaForCausalLM.fromPretrained(files[0], manager), saved),
+                                ids);
+                PrefixModelForCausalLM parallel =
+                        PrefixModelForCausalLM.fromPretrained(
+                                LlamaForCausalLM.fromPretrained(files[0], manager, group, false),
+                                saved);
+                assertEquals(2, parallel.getPeftConfig().getTensorParallelDegree());
+                // each rank's prefix holds its own key/value heads: [B, kv / T, P, d]
+                assertEquals(
+                        new Shape(1, 1, 3, 8),
+                        parallel.prefixKeyValues(new ParameterStore(manager, false), ids, 1, false)
+                                .get(0)
+                                .getShape());
+                assertClose(expected, logits(parallel, ids), 1e-5);
+
+                Path merged = dir.path().resolve("merged");
+                parallel.savePretrained(merged);
+                assertClose(
+                        expected,
+                        logits(
+                                PrefixModelForCausalLM.fromPretrained(
+                                        LlamaForCausalLM.fromPretrained(files[0], manager), merged),
+                                ids),
+                        1e-5);
+                Path sharded = dir.path().resolve("sharded");
+                parallel.savePretrained(sharded, false);
+                assertTrue(Files.exists(sharded.resolve("adapter_model.tp01-of-02.safetensors")));
+                assertClose(
+                        expected,
+                        logits(
+                                PrefixModelForCausalLM.fromPretrained(
+                                        LlamaForCausalLM.fromPretrained(
+                                                files[0], manager, group, false),
+                                        sharded),
+                                ids),
+                        1e-5);
+            }
         }
     }
 

@@ -11,8 +11,8 @@ import ai.djl.training.ParameterStore;
 import ai.djl.util.PairList;
 
 import org.peft4j.core.io.NativeArrays;
+import org.peft4j.core.parallel.AxisSharding;
 import org.peft4j.core.tree.ReplaceableBlock;
-import org.peft4j.parallel.AxisSharding;
 import org.peft4j.parallel.ColumnParallelLinear;
 import org.peft4j.parallel.RowParallelLinear;
 import org.peft4j.parallel.TensorParallel;

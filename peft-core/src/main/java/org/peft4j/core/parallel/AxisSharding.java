@@ -1,11 +1,10 @@
-package org.peft4j.parallel;
+package org.peft4j.core.parallel;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.Shape;
 
 import org.peft4j.core.io.NativeArrays;
-import org.peft4j.core.parallel.Sharding;
 
 /**
  * A tensor split into equal contiguous parts along one axis, rank {@code k} holding part {@code k}:
@@ -13,16 +12,16 @@ import org.peft4j.core.parallel.Sharding;
  */
 public final class AxisSharding implements Sharding {
 
-    private final TensorParallel group;
+    private final ShardGroup group;
     private final int axis;
 
     /**
      * Creates the sharding.
      *
-     * @param group the tensor-parallel group
+     * @param group the ranks the tensor is split across
      * @param axis the split axis, non-negative
      */
-    public AxisSharding(TensorParallel group, int axis) {
+    public AxisSharding(ShardGroup group, int axis) {
         if (axis < 0) {
             throw new IllegalArgumentException("axis must be >= 0, got " + axis);
         }
@@ -65,7 +64,18 @@ public final class AxisSharding implements Sharding {
     public NDArray localPart(NDArray full) {
         Shape shape = full.getShape();
         checkAxis(shape);
-        long part = group.part(shape.get(axis), "axis " + axis + " of a tensor of shape " + shape);
+        long total = shape.get(axis);
+        if (total % getDegree() != 0) {
+            throw new IllegalArgumentException(
+                    "axis "
+                            + axis
+                            + " of a tensor of shape "
+                            + shape
+                            + " cannot be split evenly across "
+                            + getDegree()
+                            + " ranks");
+        }
+        long part = total / getDegree();
         long start = part * getRank();
         StringBuilder index = new StringBuilder();
         for (int d = 0; d < axis; d++) {
@@ -80,13 +90,13 @@ public final class AxisSharding implements Sharding {
     /** {@inheritDoc} */
     @Override
     public NDArray gather(NDArray local) {
-        return group.getCommunicator().allGather(local, axis);
+        return group.allGather(local, axis);
     }
 
     /** {@inheritDoc} */
     @Override
     public void barrier() {
-        group.getCommunicator().barrier();
+        group.barrier();
     }
 
     private void checkAxis(Shape shape) {
