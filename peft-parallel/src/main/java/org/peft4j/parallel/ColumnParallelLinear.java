@@ -9,6 +9,7 @@ import ai.djl.training.ParameterStore;
 import ai.djl.util.PairList;
 
 import org.peft4j.core.parallel.AxisSharding;
+import org.peft4j.core.parallel.ShardGroup;
 import org.peft4j.core.parallel.ShardedBlock;
 import org.peft4j.core.parallel.Sharding;
 import org.peft4j.lora.AdaptableLinear;
@@ -107,14 +108,8 @@ public class ColumnParallelLinear extends Linear implements ShardedBlock, Adapta
 
     /** {@inheritDoc} */
     @Override
-    public int getTensorParallelDegree() {
-        return group.getDegree();
-    }
-
-    /** {@inheritDoc} */
-    @Override
-    public int getTensorParallelRank() {
-        return group.getRank();
+    public ShardGroup getShardGroup() {
+        return group;
     }
 
     /** {@inheritDoc} */

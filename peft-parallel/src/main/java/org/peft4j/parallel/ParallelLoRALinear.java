@@ -5,6 +5,7 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Parameter;
 
+import org.peft4j.core.parallel.ShardGroup;
 import org.peft4j.core.parallel.ShardedBlock;
 import org.peft4j.lora.LoRALinear;
 
@@ -64,14 +65,8 @@ public abstract class ParallelLoRALinear extends LoRALinear implements ShardedBl
 
     /** {@inheritDoc} */
     @Override
-    public int getTensorParallelDegree() {
-        return group.getDegree();
-    }
-
-    /** {@inheritDoc} */
-    @Override
-    public int getTensorParallelRank() {
-        return group.getRank();
+    public ShardGroup getShardGroup() {
+        return group;
     }
 
     /** {@inheritDoc} */

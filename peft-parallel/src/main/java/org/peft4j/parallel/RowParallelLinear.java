@@ -8,6 +8,7 @@ import ai.djl.training.ParameterStore;
 import ai.djl.util.PairList;
 
 import org.peft4j.core.parallel.AxisSharding;
+import org.peft4j.core.parallel.ShardGroup;
 import org.peft4j.core.parallel.ShardedBlock;
 import org.peft4j.core.parallel.Sharding;
 import org.peft4j.lora.AdaptableLinear;
@@ -81,14 +82,8 @@ public class RowParallelLinear extends Linear implements ShardedBlock, Adaptable
 
     /** {@inheritDoc} */
     @Override
-    public int getTensorParallelDegree() {
-        return group.getDegree();
-    }
-
-    /** {@inheritDoc} */
-    @Override
-    public int getTensorParallelRank() {
-        return group.getRank();
+    public ShardGroup getShardGroup() {
+        return group;
     }
 
     /** {@inheritDoc} */

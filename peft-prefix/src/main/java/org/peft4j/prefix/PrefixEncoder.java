@@ -159,14 +159,8 @@ public final class PrefixEncoder extends AbstractBlock implements ShardedBlock {
 
     /** {@inheritDoc} */
     @Override
-    public int getTensorParallelDegree() {
-        return group.getDegree();
-    }
-
-    /** {@inheritDoc} */
-    @Override
-    public int getTensorParallelRank() {
-        return group.getRank();
+    public ShardGroup getShardGroup() {
+        return group;
     }
 
     /**

@@ -10,18 +10,29 @@ import ai.djl.nn.Parameter;
 public interface ShardedBlock {
 
     /**
+     * Returns the ranks the block is split across.
+     *
+     * @return the group
+     */
+    ShardGroup getShardGroup();
+
+    /**
      * Returns the number of ranks the block is split across.
      *
      * @return the tensor-parallel degree {@code T >= 1}
      */
-    int getTensorParallelDegree();
+    default int getTensorParallelDegree() {
+        return getShardGroup().getDegree();
+    }
 
     /**
      * Returns this rank's index in the tensor-parallel group.
      *
      * @return a number in {@code [0, T)}
      */
-    int getTensorParallelRank();
+    default int getTensorParallelRank() {
+        return getShardGroup().getRank();
+    }
 
     /**
      * Returns how one of this block's parameters is split.
