@@ -120,10 +120,35 @@ public final class ShardedCheckpoint {
             boolean merge,
             Companion companion)
             throws IOException {
+        save(dir, file, tensors, Map.of(), shardings, merge, companion);
+    }
+
+    /**
+     * Saves tensors with string metadata in each file's header, as {@link #save(Path, String, Map,
+     * Map, boolean, Companion)} does.
+     *
+     * @param dir the directory; created when missing
+     * @param file the merged file's name
+     * @param tensors this rank's tensors by saved key
+     * @param metadata the header's metadata
+     * @param shardings the sharding of each sharded key; replicated keys are absent
+     * @param merge whether to write one merged file rather than one per rank
+     * @param companion the files to write beside, on rank 0
+     * @throws IOException if writing fails
+     */
+    public static void save(
+            Path dir,
+            String file,
+            Map<String, NDArray> tensors,
+            Map<String, String> metadata,
+            Map<String, Sharding> shardings,
+            boolean merge,
+            Companion companion)
+            throws IOException {
         Sharding group = group(shardings);
         Files.createDirectories(dir);
         if (group == null) {
-            SafetensorsWriter.write(dir.resolve(file), tensors);
+            SafetensorsWriter.write(dir.resolve(file), tensors, metadata);
             companion.write();
             return;
         }
@@ -140,12 +165,14 @@ public final class ShardedCheckpoint {
                     full.put(entry.getKey(), value);
                 }
                 if (group.getRank() == 0) {
-                    SafetensorsWriter.write(dir.resolve(file), full);
+                    SafetensorsWriter.write(dir.resolve(file), full, metadata);
                 }
             }
         } else {
             SafetensorsWriter.write(
-                    dir.resolve(shardName(file, group.getRank(), group.getDegree())), tensors);
+                    dir.resolve(shardName(file, group.getRank(), group.getDegree())),
+                    tensors,
+                    metadata);
         }
         if (group.getRank() == 0) {
             companion.write();

@@ -17,6 +17,9 @@ import org.peft4j.examples.train.Schedule;
 import org.peft4j.examples.train.TrainableModel;
 import org.peft4j.lora.LoRAConfig;
 import org.peft4j.lora.LoRAModel;
+import org.peft4j.parallel.Parallelism;
+import org.peft4j.parallel.comm.Communicator;
+import org.peft4j.parallel.comm.Communicators;
 import org.peft4j.prefix.PrefixConfig;
 import org.peft4j.prefix.PrefixModelForCausalLM;
 
@@ -221,6 +224,14 @@ public final class FinetuneCommand implements Callable<Integer> {
     String resume;
 
     @Option(
+            names = "--tensor-parallel-degree",
+            description =
+                    "Split the model across this many of the processes mpirun started; the rest"
+                            + " train data-parallel (default: ${DEFAULT-VALUE}).",
+            defaultValue = "1")
+    int tensorParallelDegree;
+
+    @Option(
             names = "--skip-malformed",
             description = "Skip and count malformed data lines instead of failing.")
     boolean skipMalformed;
@@ -252,7 +263,9 @@ public final class FinetuneCommand implements Callable<Integer> {
         if (train == null) {
             throw new IllegalArgumentException("--train is required with --model");
         }
-        try (NDManager manager = NDManager.newBaseManager();
+        Communicator world = Communicators.fromEnvironment();
+        try (Parallelism layout = Parallelism.of(world, tensorParallelDegree);
+                NDManager manager = NDManager.newBaseManager();
                 LlamaTokenizer tokens =
                         tokenizer != null
                                 ? LlamaTokenizer.load(tokenizer)
@@ -264,7 +277,9 @@ public final class FinetuneCommand implements Callable<Integer> {
                     dev == null
                             ? List.of()
                             : encode(encoder, JsonlExamples.read(dev, skipMalformed));
-            LlamaForCausalLM llama = LlamaForCausalLM.fromPretrained(model, manager);
+            LlamaForCausalLM llama =
+                    LlamaForCausalLM.fromPretrained(
+                            model, manager, layout.getTensorParallel(), false);
             Path checkpoint =
                     resume == null
                             ? null
@@ -300,8 +315,12 @@ public final class FinetuneCommand implements Callable<Integer> {
                                     evaluation,
                                     output,
                                     manager,
-                                    System.err)
+                                    System.err,
+                                    layout)
                             .run(checkpoint);
+            if (!layout.isLeader()) {
+                return 0;
+            }
             System.out.printf(
                     Locale.ROOT,
                     "trained %d steps, last loss %.4f%s; adapter in %s%n",
@@ -324,6 +343,7 @@ public final class FinetuneCommand implements Callable<Integer> {
                                 .optLoraAlpha(loraAlpha)
                                 .optLoraDropout(loraDropout)
                                 .optUseRslora(rslora)
+                                .optTensorParallelDegree(llama.getShardGroup().getDegree())
                                 .optBaseModelNameOrPath(model.toString())
                                 .optTaskType("CAUSAL_LM")
                                 .build());

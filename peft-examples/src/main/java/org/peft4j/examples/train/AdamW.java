@@ -3,12 +3,13 @@ package org.peft4j.examples.train;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Parameter;
 
 import org.peft4j.core.io.NativeArrays;
 import org.peft4j.core.io.SafetensorsReader;
-import org.peft4j.core.io.SafetensorsWriter;
-import org.peft4j.core.io.TensorInfo;
+import org.peft4j.core.parallel.ShardedCheckpoint;
+import org.peft4j.core.parallel.Sharding;
 
 import java.io.IOException;
 import java.nio.file.Path;
@@ -152,10 +153,30 @@ public final class AdamW implements AutoCloseable {
      * @throws IOException if writing fails
      */
     public void save(Path file) throws IOException {
+        save(file, Map.of());
+    }
+
+    /**
+     * Writes the moments and step count of a model that may be split across ranks: the moments of a
+     * split parameter are split as the parameter is, so they are gathered and rank 0 writes the
+     * file a single process writes (a collective: every rank of the group calls it).
+     *
+     * @param file the merged file
+     * @param shardings the sharding of each split parameter, by parameter name
+     * @throws IOException if writing fails
+     */
+    public void save(Path file, Map<String, Sharding> shardings) throws IOException {
         Map<String, NDArray> tensors = new LinkedHashMap<>();
         first.forEach((name, m) -> tensors.put("exp_avg." + name, m));
         second.forEach((name, v) -> tensors.put("exp_avg_sq." + name, v));
-        SafetensorsWriter.write(file, tensors, Map.of("step", Integer.toString(steps)));
+        ShardedCheckpoint.save(
+                file.toAbsolutePath().getParent(),
+                file.getFileName().toString(),
+                tensors,
+                Map.of("step", Integer.toString(steps)),
+                momentShardings(shardings),
+                true,
+                () -> {});
     }
 
     /**
@@ -166,36 +187,51 @@ public final class AdamW implements AutoCloseable {
      *     (names and shapes are checked)
      */
     public void load(Path file) throws IOException {
+        load(file, Map.of());
+    }
+
+    /**
+     * Restores what {@link #save(Path, Map)} wrote into an optimizer over a model that may be split
+     * across ranks: each rank takes its part of the moments of split parameters.
+     *
+     * @param file the optimizer file of a checkpoint
+     * @param shardings the sharding of each split parameter, by parameter name
+     * @throws IOException if the file cannot be read, or its moments do not match the parameters
+     */
+    public void load(Path file, Map<String, Sharding> shardings) throws IOException {
+        Map<String, NDArray> targets = new LinkedHashMap<>();
+        first.forEach((name, m) -> targets.put("exp_avg." + name, m));
+        second.forEach((name, v) -> targets.put("exp_avg_sq." + name, v));
+        Map<String, Shape> shapes = new LinkedHashMap<>();
+        targets.forEach((key, array) -> shapes.put(key, array.getShape()));
+        NDManager owner = targets.values().iterator().next().getManager();
+        try (NDManager scratch = owner.newSubManager()) {
+            Map<String, NDArray> loaded =
+                    ShardedCheckpoint.load(
+                            file.toAbsolutePath().getParent(),
+                            file.getFileName().toString(),
+                            shapes,
+                            momentShardings(shardings),
+                            scratch,
+                            "the trained parameters (the checkpoint belongs to another adapter)");
+            loaded.forEach((key, value) -> NativeArrays.copyInto(targets.get(key), value));
+        }
         try (SafetensorsReader reader = SafetensorsReader.open(file)) {
-            Map<String, TensorInfo> tensors = reader.getTensors();
-            for (String prefix : new String[] {"exp_avg.", "exp_avg_sq."}) {
-                Map<String, NDArray> target = prefix.equals("exp_avg.") ? first : second;
-                for (Map.Entry<String, NDArray> entry : target.entrySet()) {
-                    String key = prefix + entry.getKey();
-                    TensorInfo info = tensors.get(key);
-                    if (info == null || !info.shape().equals(entry.getValue().getShape())) {
-                        throw new IOException(
-                                file
-                                        + ": "
-                                        + (info == null
-                                                ? "missing " + key
-                                                : key
-                                                        + " has shape "
-                                                        + info.shape()
-                                                        + ", expected "
-                                                        + entry.getValue().getShape())
-                                        + "; the checkpoint belongs to another adapter");
-                    }
-                    try (NDManager scratch = entry.getValue().getManager().newSubManager()) {
-                        NativeArrays.copyInto(entry.getValue(), reader.read(key, scratch));
-                    }
-                }
-            }
             String step = reader.getMetadata().get("step");
             if (step == null) {
                 throw new IOException(file + ": no \"step\" in the metadata");
             }
             steps = Integer.parseInt(step);
         }
+    }
+
+    private Map<String, Sharding> momentShardings(Map<String, Sharding> shardings) {
+        Map<String, Sharding> out = new LinkedHashMap<>();
+        shardings.forEach(
+                (name, sharding) -> {
+                    out.put("exp_avg." + name, sharding);
+                    out.put("exp_avg_sq." + name, sharding);
+                });
+        return out;
     }
 }

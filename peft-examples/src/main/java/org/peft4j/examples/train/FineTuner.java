@@ -7,12 +7,16 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 
 import org.peft4j.core.io.AtomicFiles;
+import org.peft4j.core.parallel.Sharding;
+import org.peft4j.core.parallel.Shardings;
 import org.peft4j.examples.data.Dataset;
 import org.peft4j.examples.data.TokenizedExample;
+import org.peft4j.parallel.Parallelism;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
+import java.io.OutputStream;
 import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -20,6 +24,7 @@ import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.stream.Stream;
 
 /**
@@ -46,6 +51,8 @@ public final class FineTuner {
     private final Path output;
     private final NDManager manager;
     private final PrintStream progress;
+    private final Parallelism layout;
+    private final boolean leader;
 
     /**
      * Creates a fine-tuner.
@@ -66,13 +73,42 @@ public final class FineTuner {
             Path output,
             NDManager manager,
             PrintStream progress) {
+        this(model, config, train, dev, output, manager, progress, Parallelism.single());
+    }
+
+    /**
+     * Creates a fine-tuner for one rank of a parallel run: every rank runs it on the same data and
+     * settings; each data-parallel rank trains on its share of every batch, world rank 0 logs and
+     * writes the files, and adapters and optimizer state are saved merged (the files of a
+     * single-process run), so a run can resume with another layout.
+     *
+     * @param model this rank's model, split as {@code layout}'s tensor-parallel group says
+     * @param config the run's settings; the batch size is the global one
+     * @param train the training data, the same on every rank
+     * @param dev the evaluation data, or an empty list
+     * @param output the output directory, shared by the ranks
+     * @param manager the manager under which step arrays live
+     * @param progress where rank 0's progress bar goes
+     * @param layout the run's tensor- and data-parallel groups
+     */
+    public FineTuner(
+            TrainableModel model,
+            FineTuneConfig config,
+            Dataset train,
+            List<TokenizedExample> dev,
+            Path output,
+            NDManager manager,
+            PrintStream progress,
+            Parallelism layout) {
+        this.layout = layout;
+        this.leader = layout.isLeader();
         this.model = model;
         this.config = config;
         this.train = train;
         this.dev = dev;
         this.output = output;
         this.manager = manager;
-        this.progress = progress;
+        this.progress = leader ? progress : new PrintStream(OutputStream.nullOutputStream());
     }
 
     /**
@@ -94,7 +130,9 @@ public final class FineTuner {
      * @throws IOException if a checkpoint or the output cannot be written or read
      */
     public Result run(Path resumeFrom) throws IOException {
-        Files.createDirectories(output);
+        if (leader) {
+            Files.createDirectories(output);
+        }
         int totalSteps = config.totalSteps(train.size());
         int perStep = config.getBatchSize() * config.getGradientAccumulationSteps();
         try (AdamW optimizer =
@@ -120,7 +158,8 @@ public final class FineTuner {
                         config.getLearningRate(),
                         config.getWarmupSteps(),
                         totalSteps);
-        MetricsLog log = new MetricsLog(output, resumeFrom == null ? -1 : state.step());
+        MetricsLog log =
+                leader ? new MetricsLog(output, resumeFrom == null ? -1 : state.step()) : null;
         ProgressBar bar =
                 new ProgressBar(
                         progress,
@@ -128,14 +167,17 @@ public final class FineTuner {
                         totalSteps,
                         System.console() != null,
                         config.getLoggingSteps());
-        logger.info(
-                "training {} examples, {} steps of {} examples, {}",
-                train.size(),
-                totalSteps,
-                perStep,
-                model.describe());
+        if (leader) {
+            logger.info(
+                    "training {} examples, {} steps of {} examples, {}{}",
+                    train.size(),
+                    totalSteps,
+                    perStep,
+                    model.describe(),
+                    layout.getWorld().getWorldSize() > 1 ? "; " + layout : "");
+        }
         TrainingStep step =
-                new TrainingStep(model, optimizer, config.getMaxGradNorm(), manager, true);
+                new TrainingStep(model, optimizer, config.getMaxGradNorm(), manager, true, layout);
         double windowLoss = 0;
         long windowCorrect = 0;
         long windowTargets = 0;
@@ -152,7 +194,7 @@ public final class FineTuner {
             StepData data = collect(state);
             TrainingStep.Outcome outcome;
             try {
-                outcome = step.run(data.microBatches(), data.targets(), rate);
+                outcome = step.run(data.microBatches(), data.localTargets(), rate);
             } catch (IllegalStateException e) {
                 throw new IllegalStateException(
                         "step "
@@ -167,7 +209,7 @@ public final class FineTuner {
             double stepLoss = outcome.lossSum();
             double gradNorm = outcome.gradNorm();
             windowCorrect += outcome.correct();
-            lastLoss = stepLoss / Math.max(1, data.targets());
+            lastLoss = stepLoss / Math.max(1, data.targets()); // global loss over global targets
             windowLoss += stepLoss;
             windowTargets += data.targets();
             windowTokens += data.tokens();
@@ -193,11 +235,14 @@ public final class FineTuner {
             double throughput = windowTokens / Math.max(seconds, 1e-9);
             bar.update(done, lastLoss, throughput);
             if (evalNow) {
+                // every rank evaluates: the forward pass of a split model is a collective
                 eval = Evaluator.evaluate(model.block(), dev, config.getBatchSize(), manager);
                 bar.breakLine();
-                logger.info("step {}: eval {}", done, eval);
+                if (leader) {
+                    logger.info("step {}: eval {}", done, eval);
+                }
             }
-            if (logNow || evalNow) {
+            if ((logNow || evalNow) && leader) {
                 Metrics window =
                         new Metrics(
                                 windowLoss / Math.max(1, windowTargets),
@@ -211,21 +256,44 @@ public final class FineTuner {
                 windowTokens = 0;
                 windowStart = System.nanoTime();
             }
+            if ((logNow || evalNow) && !leader) {
+                windowLoss = 0;
+                windowCorrect = 0;
+                windowTargets = 0;
+                windowTokens = 0;
+                windowStart = System.nanoTime();
+            }
             if (config.getSaveSteps() > 0 && done % config.getSaveSteps() == 0 && !last) {
-                log.flush();
+                if (leader) {
+                    log.flush();
+                }
                 checkpoint(state, optimizer);
             }
         }
         double tokensPerSecond = runTokens / Math.max((System.nanoTime() - runStart) / 1e9, 1e-9);
-        model.save(output);
-        log.flush();
-        writeResults(state, lastLoss, eval, tokensPerSecond);
+        if (writesAdapter()) {
+            model.save(output);
+        }
+        if (leader) {
+            log.flush();
+            writeResults(state, lastLoss, eval, tokensPerSecond);
+        }
+        layout.getWorld().barrier();
         return new Result(state.step(), lastLoss, eval, tokensPerSecond);
+    }
+
+    /**
+     * Returns whether this rank takes part in writing the adapter: the ranks of the first
+     * data-parallel replica, whose tensor-parallel group saves merged (rank 0 writes).
+     */
+    private boolean writesAdapter() {
+        return layout.getDataParallel().getRank() == 0;
     }
 
     /** The micro-batches of one step and the data position after them. */
     private record StepData(
             List<List<TokenizedExample>> microBatches,
+            long localTargets,
             long targets,
             long tokens,
             int epoch,
@@ -236,7 +304,10 @@ public final class FineTuner {
         int index = state.index();
         List<List<TokenizedExample>> micro = new ArrayList<>();
         long targets = 0;
+        long localTargets = 0;
         long tokens = 0;
+        int replicas = layout.getDataParallel().getWorldSize();
+        int replica = layout.getDataParallel().getRank();
         for (int a = 0; a < config.getGradientAccumulationSteps(); a++) {
             if (index >= train.size()) {
                 epoch++;
@@ -244,13 +315,22 @@ public final class FineTuner {
             }
             List<TokenizedExample> slice = train.slice(epoch, index, config.getBatchSize());
             index += slice.size();
+            // each data-parallel replica takes a contiguous share of the global micro-batch
+            List<TokenizedExample> mine =
+                    slice.subList(
+                            slice.size() * replica / replicas,
+                            slice.size() * (replica + 1) / replicas);
             for (TokenizedExample example : slice) {
-                targets += example.countTargets() - (example.labels()[0] >= 0 ? 1 : 0);
+                long counted = example.countTargets() - (example.labels()[0] >= 0 ? 1 : 0);
+                targets += counted;
                 tokens += example.inputIds().length;
             }
-            micro.add(slice);
+            for (TokenizedExample example : mine) {
+                localTargets += example.countTargets() - (example.labels()[0] >= 0 ? 1 : 0);
+            }
+            micro.add(mine);
         }
-        return new StepData(micro, targets, tokens, epoch, index);
+        return new StepData(micro, localTargets, targets, tokens, epoch, index);
     }
 
     private TrainingState resume(Path checkpoint, AdamW optimizer, TrainingState fresh)
@@ -275,20 +355,32 @@ public final class FineTuner {
                             + fresh.totalSteps()
                             + ": resume with the same settings and data");
         }
-        optimizer.load(checkpoint.resolve(OPTIMIZER_FILE));
-        logger.info("resuming from {} at step {}", checkpoint, saved.step());
+        optimizer.load(checkpoint.resolve(OPTIMIZER_FILE), shardings());
+        if (leader) {
+            logger.info("resuming from {} at step {}", checkpoint, saved.step());
+        }
         return saved;
     }
 
     private void checkpoint(TrainingState state, AdamW optimizer) throws IOException {
         Path dir = output.resolve(CHECKPOINT + state.step());
-        model.save(dir);
-        optimizer.save(dir.resolve(OPTIMIZER_FILE));
-        state.write(dir.resolve(TrainingState.FILE)); // last: marks the checkpoint complete
-        List<Path> all = checkpoints(output);
-        for (int i = 0; i < all.size() - config.getSaveTotalLimit(); i++) {
-            deleteRecursively(all.get(i));
+        if (writesAdapter()) {
+            model.save(dir);
+            optimizer.save(dir.resolve(OPTIMIZER_FILE), shardings());
         }
+        layout.getWorld().barrier();
+        if (leader) {
+            state.write(dir.resolve(TrainingState.FILE)); // last: marks the checkpoint complete
+            List<Path> all = checkpoints(output);
+            for (int i = 0; i < all.size() - config.getSaveTotalLimit(); i++) {
+                deleteRecursively(all.get(i));
+            }
+        }
+        layout.getWorld().barrier();
+    }
+
+    private Map<String, Sharding> shardings() {
+        return Shardings.of(model.block(), model.trainableParameters());
     }
 
     /**

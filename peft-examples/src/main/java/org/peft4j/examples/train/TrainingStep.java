@@ -147,6 +147,11 @@ public final class TrainingStep {
         try (NDScope scope = new NDScope();
                 NDManager stepManager = manager.newSubManager()) {
             for (List<TokenizedExample> micro : microBatches) {
+                if (micro.isEmpty()) {
+                    // a data-parallel share of a short last batch may be empty; the ranks of one
+                    // tensor-parallel group hold the same share, so they skip together
+                    continue;
+                }
                 Batch batch = Batch.of(micro, stepManager);
                 BranchTape tape = group.getDegree() > 1 ? new BranchTape(group) : null;
                 try (GradientCollector collector = Engine.getInstance().newGradientCollector()) {

@@ -43,6 +43,44 @@ public final class MpiLauncher {
      */
     public static String run(int ranks, String testPackage)
             throws IOException, InterruptedException {
+        List<String> command = javaCommand(ranks);
+        command.add(MpiTestRunner.class.getName());
+        command.add(testPackage);
+        Path log = Files.createTempFile("peft4j-mpi", ".log");
+        try {
+            Process process =
+                    new ProcessBuilder(command)
+                            .redirectErrorStream(true)
+                            .redirectOutput(log.toFile())
+                            .start();
+            if (!process.waitFor(TIMEOUT_MINUTES, TimeUnit.MINUTES)) {
+                process.descendants().forEach(ProcessHandle::destroyForcibly);
+                process.destroyForcibly();
+                fail(
+                        "the ranks did not finish within "
+                                + TIMEOUT_MINUTES
+                                + " minutes (a rank waiting in a collective that another rank"
+                                + " skipped?):\n"
+                                + Files.readString(log, StandardCharsets.UTF_8));
+            }
+            String output = Files.readString(log, StandardCharsets.UTF_8);
+            System.out.println(output);
+            check(ranks, process.exitValue(), output);
+            return output;
+        } finally {
+            Files.deleteIfExists(log);
+        }
+    }
+
+    /**
+     * Returns the command that starts this JVM's class path on several processes under {@code
+     * mpirun} (one thread each, the fixture and offline settings passed on), up to the main class
+     * the caller appends; skips the calling test when {@code mpirun} is missing.
+     *
+     * @param ranks the number of processes
+     * @return {@code mpirun ... java -cp ... [-D...]}, ready for a main class and its arguments
+     */
+    public static List<String> javaCommand(int ranks) {
         Path mpirun = findOnPath("mpirun");
         assumeTrue(
                 mpirun != null,
@@ -72,32 +110,7 @@ public final class MpiLauncher {
                 command.add("-D" + property + '=' + value);
             }
         }
-        command.add(MpiTestRunner.class.getName());
-        command.add(testPackage);
-        Path log = Files.createTempFile("peft4j-mpi", ".log");
-        try {
-            Process process =
-                    new ProcessBuilder(command)
-                            .redirectErrorStream(true)
-                            .redirectOutput(log.toFile())
-                            .start();
-            if (!process.waitFor(TIMEOUT_MINUTES, TimeUnit.MINUTES)) {
-                process.descendants().forEach(ProcessHandle::destroyForcibly);
-                process.destroyForcibly();
-                fail(
-                        "the ranks did not finish within "
-                                + TIMEOUT_MINUTES
-                                + " minutes (a rank waiting in a collective that another rank"
-                                + " skipped?):\n"
-                                + Files.readString(log, StandardCharsets.UTF_8));
-            }
-            String output = Files.readString(log, StandardCharsets.UTF_8);
-            System.out.println(output);
-            check(ranks, process.exitValue(), output);
-            return output;
-        } finally {
-            Files.deleteIfExists(log);
-        }
+        return command;
     }
 
     private static void check(int ranks, int status, String output) {

@@ -1,0 +1,203 @@
+package org.peft4j.examples.parallel;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
+
+import ai.djl.ndarray.NDManager;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.peft4j.core.io.SafetensorsReader;
+import org.peft4j.core.testing.Fixtures;
+import org.peft4j.examples.cli.Peft4j;
+import org.peft4j.parallel.testing.MpiLauncher;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Random;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/**
+ * The fine-tuning command, unchanged, on two tensor-parallel ranks under {@code mpirun}: a run
+ * killed after a checkpoint and resumed with {@code --resume} ends with the loss and adapter of an
+ * uninterrupted run. LoRA dropout is on, so the resumed run must also restore the random streams.
+ */
+class FinetuneUnderMpirunTest {
+
+    private static final long TIMEOUT_SECONDS = 300;
+    private static final int SAVE_STEPS = 3;
+    private static final Pattern RESUMED = Pattern.compile("resuming from \\S+ at step (\\d+)");
+
+    @TempDir Path dir;
+
+    @Test
+    void aKilledRunResumesToTheLossAndAdapterOfAnUninterruptedOne() throws Exception {
+        Path model = Fixtures.stories260K();
+        Path train = dir.resolve("train.jsonl");
+        writeExamples(train, 48);
+
+        Path whole = dir.resolve("whole");
+        String wholeLog = finish(start(model, train, whole, false), whole);
+        JsonNode expected = results(whole);
+        int totalSteps = expected.get("steps").asInt();
+        assertEquals(24, totalSteps, wholeLog);
+
+        Path killed = dir.resolve("killed");
+        Process interrupted = start(model, train, killed, false);
+        Path marker = killed.resolve("checkpoint-" + SAVE_STEPS).resolve("trainer_state.json");
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(TIMEOUT_SECONDS);
+        while (!Files.isRegularFile(marker)) {
+            if (!interrupted.isAlive() || System.nanoTime() > deadline) {
+                kill(interrupted);
+                fail("no " + marker + " appeared:\n" + Files.readString(log(killed)));
+            }
+            Thread.sleep(20);
+        }
+        kill(interrupted);
+        assertFalse(
+                Files.exists(killed.resolve("train_results.json")),
+                "the run finished before it was killed; the test proves nothing");
+
+        String resumedLog = finish(start(model, train, killed, true), killed);
+        Matcher resumed = RESUMED.matcher(resumedLog);
+        assertTrue(resumed.find(), "the second run did not resume:\n" + resumedLog);
+        int from = Integer.parseInt(resumed.group(1));
+        assertTrue(from >= SAVE_STEPS && from < totalSteps, "resumed at step " + from);
+
+        JsonNode actual = results(killed);
+        assertEquals(totalSteps, actual.get("steps").asInt());
+        double loss = expected.get("train_loss").asDouble();
+        assertEquals(loss, actual.get("train_loss").asDouble(), 1e-6 * loss, resumedLog);
+        assertSameAdapter(
+                whole.resolve("adapter_model.safetensors"),
+                killed.resolve("adapter_model.safetensors"));
+    }
+
+    /** Short stories about Mia, each a prompt and a continuation, the same on every run. */
+    private static void writeExamples(Path file, int count) throws IOException {
+        String[] animals = {"dog", "cat", "bird", "fish", "bunny", "frog"};
+        String[] places = {"park", "garden", "house", "forest", "pond", "yard"};
+        String[] feelings = {"happy", "sad", "scared", "excited", "tired", "proud"};
+        Random random = new Random(17);
+        ObjectMapper json = new ObjectMapper();
+        List<String> lines = new ArrayList<>();
+        for (int i = 0; i < count; i++) {
+            String animal = animals[random.nextInt(animals.length)];
+            String place = places[random.nextInt(places.length)];
+            String feeling = feelings[random.nextInt(feelings.length)];
+            lines.add(
+                    json.writeValueAsString(
+                            Map.of(
+                                    "src",
+                                    "Once upon a time, there was a little girl named Mia.",
+                                    "tgt",
+                                    String.format(
+                                            Locale.ROOT,
+                                            "Mia had a %s. One day they went to the %s. The %s"
+                                                    + " was %s, and Mia hugged it.",
+                                            animal,
+                                            place,
+                                            animal,
+                                            feeling))));
+        }
+        Files.write(file, lines, StandardCharsets.UTF_8);
+    }
+
+    private Process start(Path model, Path train, Path output, boolean resume) throws IOException {
+        List<String> command = MpiLauncher.javaCommand(2);
+        // the resumption line is logged at INFO, whatever level the build sets
+        command.add("-Dorg.slf4j.simpleLogger.log.org.peft4j.examples.train.FineTuner=info");
+        command.add(Peft4j.class.getName());
+        command.addAll(
+                List.of(
+                        "finetune",
+                        "--model",
+                        model.toString(),
+                        "--train",
+                        train.toString(),
+                        "--output",
+                        output.toString(),
+                        "--tensor-parallel-degree",
+                        "2",
+                        "--epochs",
+                        "2",
+                        "--batch-size",
+                        "4",
+                        "--learning-rate",
+                        "1e-2",
+                        "--warmup-steps",
+                        "2",
+                        "--lora-dropout",
+                        "0.1",
+                        "--src-length",
+                        "24",
+                        "--max-length",
+                        "64",
+                        "--save-steps",
+                        Integer.toString(SAVE_STEPS)));
+        if (resume) {
+            command.add("--resume");
+        }
+        Files.createDirectories(output);
+        return new ProcessBuilder(command)
+                .redirectErrorStream(true)
+                .redirectOutput(ProcessBuilder.Redirect.appendTo(log(output).toFile()))
+                .start();
+    }
+
+    /** The ranks' output, beside (not inside) the run's directory. */
+    private static Path log(Path output) {
+        return output.resolveSibling(output.getFileName() + ".log");
+    }
+
+    private static String finish(Process process, Path output) throws Exception {
+        if (!process.waitFor(TIMEOUT_SECONDS, TimeUnit.SECONDS)) {
+            kill(process);
+            fail("mpirun did not finish:\n" + Files.readString(log(output)));
+        }
+        String text = Files.readString(log(output));
+        assertEquals(0, process.exitValue(), text);
+        return text;
+    }
+
+    /** Kills the ranks first: killing mpirun alone can leave them running. */
+    private static void kill(Process process) throws InterruptedException {
+        process.descendants().forEach(ProcessHandle::destroyForcibly);
+        process.destroyForcibly();
+        process.waitFor(30, TimeUnit.SECONDS);
+    }
+
+    private static JsonNode results(Path output) throws IOException {
+        return new ObjectMapper().readTree(output.resolve("train_results.json").toFile());
+    }
+
+    private static void assertSameAdapter(Path expected, Path actual) throws IOException {
+        try (NDManager manager = NDManager.newBaseManager();
+                SafetensorsReader a = SafetensorsReader.open(expected);
+                SafetensorsReader b = SafetensorsReader.open(actual)) {
+            assertEquals(a.getTensors().keySet(), b.getTensors().keySet());
+            assertFalse(a.getTensors().isEmpty());
+            for (String name : a.getTensors().keySet()) {
+                float[] x = a.read(name, manager).toFloatArray();
+                float[] y = b.read(name, manager).toFloatArray();
+                assertEquals(x.length, y.length, name);
+                for (int i = 0; i < x.length; i++) {
+                    assertEquals(x[i], y[i], 1e-6 + 1e-5 * Math.abs(x[i]), name + "[" + i + "]");
+                }
+            }
+        }
+    }
+}
