@@ -65,7 +65,9 @@ public final class TrainingStep {
      * Creates the step of a parallel run: with tensor parallelism the forward pass is recorded in
      * segments and the backward pass run segment by segment ({@link BranchTape}); the gradients are
      * then reduced over the groups ({@link ParallelGradients}), and the loss, the target count and
-     * the gradient norm are those of the global batch.
+     * the gradient norm are those of the global batch. With data parallelism the trainable
+     * parameters of data-parallel rank 0 are broadcast to the other replicas first, so that all
+     * start from the same adapter; every rank must therefore construct its step at the same point.
      *
      * @param model what is trained; split as {@code layout}'s tensor-parallel group says
      * @param optimizer the optimizer over its trainable parameters
@@ -99,6 +101,13 @@ public final class TrainingStep {
         this.parameters = new ParameterStore(manager, false);
         this.layout = layout;
         this.shardings = Shardings.of(model.block(), model.trainableParameters());
+        if (layout.getDataParallel().getWorldSize() > 1) {
+            // replicas must start equal: an unseeded or differently seeded initialisation on one
+            // rank would otherwise train a different model there without any error
+            for (Parameter parameter : model.trainableParameters().values()) {
+                layout.getDataParallel().broadcast(parameter.getArray(), 0);
+            }
+        }
     }
 
     /**
