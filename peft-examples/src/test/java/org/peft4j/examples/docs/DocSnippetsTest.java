@@ -258,6 +258,75 @@ class DocSnippetsTest {
         assertSavedEqualsLive(prefixDir, loaded);
     }
 
+    @Test
+    void chineseGuide() throws IOException {
+        Path modelDir = Fixtures.stories260K();
+        Path loraDir = dir.resolve("lora_path");
+        Path prefixDir = dir.resolve("prefix_path");
+        // snippet:start zh-lora-config
+        // 与 PaddleNLP 示例相同的目标模块：每个整条路径都要匹配（re.fullmatch）
+        List<String> targetModules = List.of(
+                ".*q_proj.*", ".*v_proj.*", ".*k_proj.*", ".*o_proj.*",
+                ".*gate_proj.*", ".*down_proj.*", ".*up_proj.*");
+        LoRAConfig loraConfig = LoRAConfig.builder()
+                .setTargetModules(targetModules)
+                .optR(8)                    // r
+                .optLoraAlpha(16)           // lora_alpha，缩放为 alpha / r
+                .optMergeWeights(true)      // merge_weights：eval() 合并，train() 拆回
+                .build();
+        // snippet:end zh-lora-config
+        // snippet:start zh-lora-model
+        LlamaForCausalLM llama = LlamaForCausalLM.fromPretrained(modelDir, manager);
+        LoRAModel model = new LoRAModel(llama, loraConfig);  // 匹配到的 Linear 换成 LoRALinear
+        // snippet:end zh-lora-model
+        // snippet:start zh-lora-trainable
+        model.markOnlyLoRAAsTrainable();   // 只有 lora_A、lora_B 需要梯度
+        model.printTrainableParameters();  // trainable params: ... || all params: ... || trainable%: ...
+        // snippet:end zh-lora-trainable
+        // snippet:start zh-lora-save-load
+        model.savePretrained(loraDir);     // adapter_config.json + adapter_model.safetensors
+        LlamaForCausalLM base = LlamaForCausalLM.fromPretrained(modelDir, manager);
+        LoRAModel loaded = LoRAModel.fromPretrained(base, loraDir);
+        loaded.eval();                     // merge_weights 为 true 时合并进底座权重
+        // snippet:end zh-lora-save-load
+        assertSavedEqualsLive(loraDir, model);
+        // 7 projections of every layer, each r (in + out)
+        LlamaConfig sizes = llama.getConfig();
+        long hidden = sizes.getHiddenSize();
+        long kv = (long) sizes.getNumKeyValueHeads() * sizes.getHeadDim();
+        long inter = sizes.getIntermediateSize();
+        long perLayer = 8 * (2 * (hidden + hidden) + 2 * (hidden + kv) + 3 * (hidden + inter));
+        assertEquals(perLayer * sizes.getNumHiddenLayers(), model.countTrainableParameters());
+
+        // snippet:start zh-lora-parallel
+        Communicator world = Communicators.fromEnvironment();  // mpirun 下为 Open MPI，否则单进程
+        TensorParallel group = TensorParallel.of(world);      // tensor_parallel_degree = 进程数
+        LlamaForCausalLM split = LlamaForCausalLM.fromPretrained(modelDir, manager, group, false);
+        LoRAModel parallel = new LoRAModel(split, loraConfig.toBuilder()
+                .optTensorParallelDegree(group.getDegree())
+                .build());                                    // Column/RowParallelLoRALinear
+        parallel.savePretrained(loraDir.resolve("merged"), true); // merge_tensor_parallel：rank 0 写一个文件
+        // snippet:end zh-lora-parallel
+        assertEquals(model.countTrainableParameters(), parallel.countTrainableParameters());
+
+        LlamaForCausalLM otherLlama = LlamaForCausalLM.fromPretrained(modelDir, manager);
+        llama = LlamaForCausalLM.fromPretrained(modelDir, manager);
+        // snippet:start zh-prefix
+        PrefixConfig prefixConfig = PrefixConfig.builder()
+                .fromModel(llama)            // 层数、头数、kv 头数（multi_query_group_num）、隐藏维度
+                .setNumPrefixTokens(64)      // num_prefix_tokens
+                .optPrefixProjection(256)    // prefix_projection，可省略
+                .build();
+        PrefixModelForCausalLM prefixModel = new PrefixModelForCausalLM(llama, prefixConfig);
+        prefixModel.markOnlyPrefixAsTrainable();
+        prefixModel.printTrainableParameters();
+        prefixModel.savePretrained(prefixDir);  // prefix_config.json + HF 格式 adapter
+        PrefixModelForCausalLM prefixLoaded = PrefixModelForCausalLM.fromPretrained(otherLlama, prefixDir);
+        // snippet:end zh-prefix
+        assertTrue(Files.isRegularFile(prefixDir.resolve("prefix_config.json")));
+        assertEquals(prefixModel.countTrainableParameters(), prefixLoaded.countTrainableParameters());
+    }
+
     private Block network() {
         SequentialBlock block =
                 new SequentialBlock()

@@ -180,6 +180,52 @@ class DocsCodeTest {
         assertTrue(checked >= 4, "found only " + checked + " dependencies");
     }
 
+    @Test
+    void everyRelativeLinkLeadsToAFileAndHeadingThatExist() throws IOException {
+        List<Path> pages = new ArrayList<>();
+        pages.add(root.resolve("README.md"));
+        try (var docs = Files.walk(root.resolve("docs"))) {
+            docs.filter(p -> p.toString().endsWith(".md")).forEach(pages::add);
+        }
+        Pattern link = Pattern.compile("\\]\\(([^)\\s]+)\\)");
+        List<String> bad = new ArrayList<>();
+        int checked = 0;
+        for (Path page : pages) {
+            String text = Files.readString(page, StandardCharsets.UTF_8);
+            Matcher matcher = link.matcher(text);
+            while (matcher.find()) {
+                String target = matcher.group(1);
+                if (target.matches("^[a-z]+:.*")) {
+                    continue; // https:, mailto:
+                }
+                checked++;
+                int hash = target.indexOf('#');
+                String file = hash < 0 ? target : target.substring(0, hash);
+                Path resolved = file.isEmpty() ? page : page.getParent().resolve(file).normalize();
+                if (!Files.exists(resolved)) {
+                    bad.add(root.relativize(page) + ": " + target + " (no such file)");
+                } else if (hash >= 0
+                        && !headingSlugs(resolved).contains(target.substring(hash + 1))) {
+                    bad.add(root.relativize(page) + ": " + target + " (no such heading)");
+                }
+            }
+        }
+        assertTrue(checked >= 20, "found only " + checked + " relative links");
+        assertTrue(bad.isEmpty(), String.join("\n", bad));
+    }
+
+    /** GitHub's anchors of a page's headings: lower case, punctuation dropped, spaces as dashes. */
+    private static Set<String> headingSlugs(Path page) throws IOException {
+        Set<String> slugs = new java.util.HashSet<>();
+        for (String line : Files.readAllLines(page, StandardCharsets.UTF_8)) {
+            if (line.startsWith("#")) {
+                String title = line.replaceFirst("^#+\\s*", "").toLowerCase(java.util.Locale.ROOT);
+                slugs.add(title.replaceAll("[^\\p{L}\\p{N} _-]", "").replace(' ', '-'));
+            }
+        }
+        return slugs;
+    }
+
     private static final Pattern DEPENDENCY =
             Pattern.compile("<dependency>(.*?)</dependency>", Pattern.DOTALL);
 
