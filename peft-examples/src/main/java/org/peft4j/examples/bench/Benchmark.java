@@ -58,6 +58,9 @@ public final class Benchmark {
     private static final long SEED = 1234;
 
     private final BenchConfig config;
+    /** Pairs timed at least when a mode is compared with the base model in one JVM. */
+    static final int COMPARED_PAIRS = 21;
+
     private final int timedSteps;
     private final int warmupSteps;
     private final int longSteps;
@@ -194,12 +197,19 @@ public final class Benchmark {
                         forward(lora, parameters, ids);
                     }
                 };
-        // merging before the adapted pass and unmerging before the base pass, untimed
+        // merging before the adapted pass and unmerging before the base pass, untimed; at least
+        // COMPARED_PAIRS pairs, since a difference of a few percent drowns in five steps' noise
         double[] seconds =
-                alternating(merged ? lora::merge : () -> {}, adapted, lora::unmerge, base);
+                alternating(
+                        Math.max(timedSteps, COMPARED_PAIRS),
+                        merged ? lora::merge : () -> {},
+                        adapted,
+                        lora::unmerge,
+                        base);
         perStep(out, seconds[0]);
         out.put("base_ms_per_step", seconds[1] * 1e3);
-        out.put("speed_vs_base", seconds[1] / seconds[0]);
+        out.put("speed_vs_base", seconds[2]);
+        out.put("compared_pairs", Math.max(timedSteps, COMPARED_PAIRS));
     }
 
     @SuppressWarnings("try") // the scope frees every array of a step
@@ -367,13 +377,19 @@ public final class Benchmark {
 
     /**
      * Times two passes in turn, each after its untimed preparation, warm-up first; returns the
-     * median seconds of each.
+     * median seconds of each and the median over pairs of {@code second / first}, which a slow
+     * stretch of the machine affects less than a ratio of medians.
      */
     private double[] alternating(
-            Runnable prepareFirst, Runnable first, Runnable prepareSecond, Runnable second) {
-        double[] a = new double[timedSteps];
-        double[] b = new double[timedSteps];
-        for (int i = -warmupSteps; i < timedSteps; i++) {
+            int pairs,
+            Runnable prepareFirst,
+            Runnable first,
+            Runnable prepareSecond,
+            Runnable second) {
+        double[] a = new double[pairs];
+        double[] b = new double[pairs];
+        double[] ratio = new double[pairs];
+        for (int i = -warmupSteps; i < pairs; i++) {
             prepareFirst.run();
             double tookFirst = seconds(first);
             prepareSecond.run();
@@ -381,9 +397,10 @@ public final class Benchmark {
             if (i >= 0) {
                 a[i] = tookFirst;
                 b[i] = tookSecond;
+                ratio[i] = tookSecond / tookFirst;
             }
         }
-        return new double[] {median(a), median(b)};
+        return new double[] {median(a), median(b), median(ratio)};
     }
 
     private static double seconds(Runnable run) {
