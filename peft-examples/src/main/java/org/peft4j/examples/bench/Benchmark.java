@@ -58,6 +58,7 @@ public final class Benchmark {
     private static final long SEED = 1234;
 
     private final BenchConfig config;
+
     /** Pairs timed at least when a mode is compared with the base model in one JVM. */
     static final int COMPARED_PAIRS = 21;
 
