@@ -51,7 +51,11 @@ public final class Parallelism implements AutoCloseable {
                             + tensorParallelDegree
                             + " must divide the number of processes, "
                             + size
-                            + "; the rest of the ranks train data-parallel");
+                            + (size == 1 ? " (not started by mpirun?)" : "")
+                            + ": start a multiple of "
+                            + tensorParallelDegree
+                            + " processes (mpirun -np N); the ranks beyond one tensor-parallel"
+                            + " group train data-parallel");
         }
         if (size == 1) {
             return SINGLE;

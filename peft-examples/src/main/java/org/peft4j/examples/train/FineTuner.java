@@ -242,21 +242,17 @@ public final class FineTuner {
                     logger.info("step {}: eval {}", done, eval);
                 }
             }
-            if ((logNow || evalNow) && leader) {
-                Metrics window =
-                        new Metrics(
-                                windowLoss / Math.max(1, windowTargets),
-                                (double) windowCorrect / Math.max(1, windowTargets),
-                                windowTargets);
-                double epoch = state.epoch() + (double) state.index() / train.size();
-                log.add(done, epoch, rate, window, gradNorm, throughput, evalNow ? eval : null);
-                windowLoss = 0;
-                windowCorrect = 0;
-                windowTargets = 0;
-                windowTokens = 0;
-                windowStart = System.nanoTime();
-            }
-            if ((logNow || evalNow) && !leader) {
+            if (logNow || evalNow) {
+                if (leader) {
+                    Metrics window =
+                            new Metrics(
+                                    windowLoss / Math.max(1, windowTargets),
+                                    (double) windowCorrect / Math.max(1, windowTargets),
+                                    windowTargets);
+                    double epoch = state.epoch() + (double) state.index() / train.size();
+                    log.add(
+                            done, epoch, rate, window, gradNorm, throughput, evalNow ? eval : null);
+                }
                 windowLoss = 0;
                 windowCorrect = 0;
                 windowTargets = 0;
