@@ -11,12 +11,11 @@ import ai.djl.nn.core.Linear;
 import ai.djl.nn.norm.Dropout;
 import ai.djl.training.ParameterStore;
 import ai.djl.training.initializer.Initializer;
-import ai.djl.training.initializer.NormalInitializer;
-import ai.djl.training.initializer.UniformInitializer;
 import ai.djl.util.PairList;
 
 import org.peft4j.core.Scalars;
 import org.peft4j.core.io.NativeArrays;
+import org.peft4j.core.parallel.Sharding;
 
 import java.util.List;
 
@@ -109,31 +108,60 @@ public class LoRALinear extends Linear {
     }
 
     private Initializer initializerA(LoRAInit init) {
-        if (init == LoRAInit.GAUSSIAN) {
-            return new NormalInitializer(1f / r);
-        }
-        // Kaiming-uniform with a = sqrt(5): bound = sqrt(6 / ((1 + a^2) fan_in)) = 1 / sqrt(in).
         return (manager, shape, type) -> {
-            float bound = (float) (1 / Math.sqrt(fanIn(shape)));
-            return manager.randomUniform(-bound, bound, shape, type);
+            Sharding part = shardingOfA();
+            Shape whole = part == null ? shape : part.fullShape(shape);
+            NDArray drawn;
+            if (init == LoRAInit.GAUSSIAN) {
+                drawn = manager.randomNormal(0f, 1f / r, whole, type);
+            } else {
+                // Kaiming-uniform, a = sqrt(5): bound = sqrt(6 / ((1 + a^2) fan_in)) = 1 / sqrt(in)
+                float bound = (float) (1 / Math.sqrt(whole.get(1)));
+                drawn = manager.randomUniform(-bound, bound, whole, type);
+            }
+            return cut(drawn, part);
         };
     }
 
     /**
-     * Returns the fan-in that scales {@code A}'s Kaiming-uniform initialisation: its columns, or,
-     * for a layer that holds only some of the input features, all of them, so that every part is
-     * drawn from the single-process distribution. Called while the constructor runs.
+     * Returns how this layer's {@code A} is cut from the full layer's, or null when it holds all of
+     * it. A split {@code A} is drawn whole, as one process draws it, and cut: a split model starts
+     * from the adapter a single process draws from the same seed, and Kaiming's fan-in is the full
+     * layer's. Called while the constructor runs, before a subclass's fields are set.
      *
-     * @param shapeOfA the shape of this layer's {@code A}
-     * @return the number of input features of the full layer
+     * @return the sharding of {@code A}, or null
      */
-    protected long fanIn(Shape shapeOfA) {
-        return shapeOfA.get(1);
+    protected Sharding shardingOfA() {
+        return null;
     }
 
-    private static Initializer initializerB(Builder builder) {
+    /**
+     * Returns how this layer's {@code B} is cut from the full layer's, or null when it holds all of
+     * it; as {@link #shardingOfA()}, for the random initialisation of {@code B}.
+     *
+     * @return the sharding of {@code B}, or null
+     */
+    protected Sharding shardingOfB() {
+        return null;
+    }
+
+    private static NDArray cut(NDArray whole, Sharding part) {
+        if (part == null) {
+            return whole;
+        }
+        try (whole) {
+            return part.localPart(whole);
+        }
+    }
+
+    private Initializer initializerB(Builder builder) {
         if (builder.init == LoRAInit.RANDOM) {
-            return new UniformInitializer((float) (1 / Math.sqrt(builder.r)));
+            float bound = (float) (1 / Math.sqrt(builder.r));
+            return (manager, shape, type) -> {
+                Sharding part = shardingOfB();
+                Shape whole = part == null ? shape : part.fullShape(shape);
+                return cut(manager.randomUniform(-bound, bound, whole, type), part);
+            };
         }
         return Initializer.ZEROS;
     }
@@ -403,8 +431,8 @@ public class LoRALinear extends Linear {
      * Forming it costs a pass over {@code W} and an {@code [out, r] x [r, in]} product; the branch
      * costs a second read of the {@code rows x in} input and a {@code rows x out} intermediate
      * written and read again. Past {@code rows (in + 2 out) > 2 in out} (a 512 x 512 projection
-     * over more than 341 rows) the weight is cheaper. {@code W} itself is untouched, so the
-     * adapter stays separate.
+     * over more than 341 rows) the weight is cheaper. {@code W} itself is untouched, so the adapter
+     * stays separate.
      */
     private NDArray effectiveWeight(NDArray w, NDArray a, NDArray b, NDManager scratch) {
         NDArray effective;

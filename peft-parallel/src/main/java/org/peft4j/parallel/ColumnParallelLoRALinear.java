@@ -57,6 +57,13 @@ public class ColumnParallelLoRALinear extends ParallelLoRALinear {
 
     /** {@inheritDoc} */
     @Override
+    protected Sharding shardingOfB() {
+        // called from LoRALinear's constructor, before this class's fields are set
+        return new AxisSharding(((ColumnParallelLinear) getBaseLayer()).getGroup(), 0);
+    }
+
+    /** {@inheritDoc} */
+    @Override
     public Sharding getSharding(Parameter parameter) {
         return parameter == getWeight() || parameter == getBias() || parameter == getLoraB()
                 ? rows

@@ -2,7 +2,6 @@ package org.peft4j.parallel;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
-import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Parameter;
 import ai.djl.training.ParameterStore;
 import ai.djl.util.PairList;
@@ -21,8 +20,8 @@ import org.peft4j.lora.LoRALinear;
  *   y = sum_k [x_k W_k^T + s (x_k A_k^T) B^T] + b    A_k: [r, I/T]   B: [O, r]
  * </pre>
  *
- * <p>{@code A} is drawn with the full layer's fan-in. Merging adds {@code s B A_k} to {@code W_k}:
- * columns {@code k} of {@code s B A}.
+ * <p>{@code A} is drawn whole, as one process draws it, and cut. Merging adds {@code s B A_k} to
+ * {@code W_k}: columns {@code k} of {@code s B A}.
  */
 public class RowParallelLoRALinear extends ParallelLoRALinear {
 
@@ -41,10 +40,9 @@ public class RowParallelLoRALinear extends ParallelLoRALinear {
 
     /** {@inheritDoc} */
     @Override
-    protected long fanIn(Shape shapeOfA) {
+    protected Sharding shardingOfA() {
         // called from LoRALinear's constructor, before this class's fields are set
-        RowParallelLinear layer = (RowParallelLinear) getBaseLayer();
-        return shapeOfA.get(1) * layer.getGroup().getDegree();
+        return new AxisSharding(((RowParallelLinear) getBaseLayer()).getGroup(), 1);
     }
 
     /** {@inheritDoc} */

@@ -14,6 +14,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.peft4j.core.io.SafetensorsReader;
 import org.peft4j.core.testing.Fixtures;
+import org.peft4j.examples.cli.CliRunner;
 import org.peft4j.examples.cli.Peft4j;
 import org.peft4j.parallel.testing.MpiLauncher;
 
@@ -34,8 +35,8 @@ import java.util.regex.Pattern;
  * The fine-tuning command, unchanged, under {@code mpirun}: on two tensor-parallel ranks, a run
  * killed after a checkpoint and resumed with {@code --resume} ends with the loss and adapter of an
  * uninterrupted run (LoRA dropout is on, so the resumed run must also restore the random streams);
- * on four ranks, two tensor-parallel replicas of two ranks each train as two ranks on the whole
- * batch.
+ * and one process, two tensor-parallel ranks and four ranks (two replicas of two) train the same
+ * adapter from the same seed.
  */
 class FinetuneUnderMpirunTest {
 
@@ -90,29 +91,37 @@ class FinetuneUnderMpirunTest {
     }
 
     @Test
-    void fourRanksOfTwoTensorParallelReplicasTrainAsTwoRanksOnTheWholeBatch() throws Exception {
+    void oneTwoAndFourRanksTrainTheSameAdapterFromTheSameSeed() throws Exception {
         Path model = Fixtures.stories260K();
         Path train = dir.resolve("train.jsonl");
         writeExamples(train, 48);
         List<String> steps = List.of("--max-steps", "6");
 
+        Path one = dir.resolve("one");
+        List<String> args = new ArrayList<>(arguments(model, train, one, "0"));
+        args.addAll(steps);
+        String[] single = CliRunner.run(args.toArray(String[]::new));
+        assertEquals("0", single[0], single[2]);
         Path tp = dir.resolve("tp2");
         String tpLog = finish(start(2, model, train, tp, steps, "0"), tp);
         Path tpdp = dir.resolve("tp2dp2");
         String tpdpLog = finish(start(4, model, train, tpdp, steps, "0"), tpdp);
         assertTrue(tpdpLog.contains("tensor 2 x data 2"), "not a 2 x 2 layout:\n" + tpdpLog);
 
-        double loss = results(tp).get("train_loss").asDouble();
-        assertEquals(6, results(tpdp).get("steps").asInt(), tpdpLog);
-        assertEquals(
-                loss,
-                results(tpdp).get("train_loss").asDouble(),
-                1e-5 * loss,
-                tpLog + "\n" + tpdpLog);
-        assertSameAdapter(
-                tp.resolve("adapter_model.safetensors"),
-                tpdp.resolve("adapter_model.safetensors"),
-                1e-4);
+        // the split layers' A is drawn whole and cut, so every layout starts from one adapter
+        double loss = results(one).get("train_loss").asDouble();
+        for (Path run : List.of(tp, tpdp)) {
+            assertEquals(6, results(run).get("steps").asInt(), run.toString());
+            assertEquals(
+                    loss,
+                    results(run).get("train_loss").asDouble(),
+                    1e-5 * loss,
+                    run + "\n" + tpLog + "\n" + tpdpLog);
+            assertSameAdapter(
+                    one.resolve("adapter_model.safetensors"),
+                    run.resolve("adapter_model.safetensors"),
+                    1e-4);
+        }
     }
 
     /** Short stories about Mia, each a prompt and a continuation, the same on every run. */
@@ -156,39 +165,43 @@ class FinetuneUnderMpirunTest {
         // the resumption line is logged at INFO, whatever level the build sets
         command.add("-Dorg.slf4j.simpleLogger.log.org.peft4j.examples.train.FineTuner=info");
         command.add(Peft4j.class.getName());
-        command.addAll(
-                List.of(
-                        "finetune",
-                        "--model",
-                        model.toString(),
-                        "--train",
-                        train.toString(),
-                        "--output",
-                        output.toString(),
-                        "--tensor-parallel-degree",
-                        "2",
-                        "--epochs",
-                        "2",
-                        "--batch-size",
-                        "4",
-                        "--learning-rate",
-                        "1e-2",
-                        "--warmup-steps",
-                        "2",
-                        "--lora-dropout",
-                        dropout,
-                        "--src-length",
-                        "24",
-                        "--max-length",
-                        "64",
-                        "--save-steps",
-                        Integer.toString(SAVE_STEPS)));
+        command.addAll(arguments(model, train, output, dropout));
+        command.add("--tensor-parallel-degree");
+        command.add("2");
         command.addAll(extra);
         Files.createDirectories(output);
         return new ProcessBuilder(command)
                 .redirectErrorStream(true)
                 .redirectOutput(ProcessBuilder.Redirect.appendTo(log(output).toFile()))
                 .start();
+    }
+
+    /** The {@code finetune} command line of every run, without a layout. */
+    private static List<String> arguments(Path model, Path train, Path output, String dropout) {
+        return List.of(
+                "finetune",
+                "--model",
+                model.toString(),
+                "--train",
+                train.toString(),
+                "--output",
+                output.toString(),
+                "--epochs",
+                "2",
+                "--batch-size",
+                "4",
+                "--learning-rate",
+                "1e-2",
+                "--warmup-steps",
+                "2",
+                "--lora-dropout",
+                dropout,
+                "--src-length",
+                "24",
+                "--max-length",
+                "64",
+                "--save-steps",
+                Integer.toString(SAVE_STEPS));
     }
 
     /** The ranks' output, beside (not inside) the run's directory. */
