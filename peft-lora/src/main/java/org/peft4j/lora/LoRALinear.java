@@ -11,6 +11,8 @@ import ai.djl.nn.core.Linear;
 import ai.djl.nn.norm.Dropout;
 import ai.djl.training.ParameterStore;
 import ai.djl.training.initializer.Initializer;
+import ai.djl.training.initializer.NormalInitializer;
+import ai.djl.training.initializer.UniformInitializer;
 import ai.djl.util.PairList;
 
 import org.peft4j.core.Scalars;
@@ -108,19 +110,17 @@ public class LoRALinear extends Linear {
     }
 
     private Initializer initializerA(LoRAInit init) {
-        return (manager, shape, type) -> {
-            Sharding part = shardingOfA();
-            Shape whole = part == null ? shape : part.fullShape(shape);
-            NDArray drawn;
-            if (init == LoRAInit.GAUSSIAN) {
-                drawn = manager.randomNormal(0f, 1f / r, whole, type);
-            } else {
-                // Kaiming-uniform, a = sqrt(5): bound = sqrt(6 / ((1 + a^2) fan_in)) = 1 / sqrt(in)
-                float bound = (float) (1 / Math.sqrt(whole.get(1)));
-                drawn = manager.randomUniform(-bound, bound, whole, type);
-            }
-            return cut(drawn, part);
-        };
+        Initializer whole =
+                init == LoRAInit.GAUSSIAN
+                        ? new NormalInitializer(1f / r)
+                        // Kaiming-uniform, a = sqrt(5): bound = sqrt(6 / ((1 + a^2) in)) = 1 /
+                        // sqrt(in)
+                        : (manager, shape, type) -> {
+                            float bound = (float) (1 / Math.sqrt(shape.get(1)));
+                            return manager.randomUniform(-bound, bound, shape, type);
+                        };
+        Sharding part = shardingOfA();
+        return part == null ? whole : part.drawWholeKeepPart(whole);
     }
 
     /**
@@ -145,25 +145,13 @@ public class LoRALinear extends Linear {
         return null;
     }
 
-    private static NDArray cut(NDArray whole, Sharding part) {
-        if (part == null) {
-            return whole;
-        }
-        try (whole) {
-            return part.localPart(whole);
-        }
-    }
-
     private Initializer initializerB(Builder builder) {
-        if (builder.init == LoRAInit.RANDOM) {
-            float bound = (float) (1 / Math.sqrt(builder.r));
-            return (manager, shape, type) -> {
-                Sharding part = shardingOfB();
-                Shape whole = part == null ? shape : part.fullShape(shape);
-                return cut(manager.randomUniform(-bound, bound, whole, type), part);
-            };
+        if (builder.init != LoRAInit.RANDOM) {
+            return Initializer.ZEROS;
         }
-        return Initializer.ZEROS;
+        Initializer whole = new UniformInitializer((float) (1 / Math.sqrt(builder.r)));
+        Sharding part = shardingOfB();
+        return part == null ? whole : part.drawWholeKeepPart(whole);
     }
 
     private static long units(Linear layer) {

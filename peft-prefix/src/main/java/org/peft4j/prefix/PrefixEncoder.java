@@ -14,6 +14,7 @@ import ai.djl.nn.SequentialBlock;
 import ai.djl.nn.core.Linear;
 import ai.djl.nn.norm.Dropout;
 import ai.djl.training.ParameterStore;
+import ai.djl.training.initializer.Initializer;
 import ai.djl.training.initializer.NormalInitializer;
 import ai.djl.util.PairList;
 
@@ -88,8 +89,24 @@ public final class PrefixEncoder extends AbstractBlock implements ShardedBlock {
         dropout = (float) config.getPrefixDropout();
         boolean projection = config.isPrefixProjection();
         long embeddingWidth = projection ? config.getHiddenSize() : width;
-        embedding = addChildBlock("embedding", new PrefixTable(tokens, embeddingWidth));
+        // Split parts are drawn whole and cut (Sharding.drawWholeKeepPart): with the same seed a
+        // split encoder starts from the single-process one.
+        Initializer table = new NormalInitializer(1f);
+        embedding =
+                addChildBlock(
+                        "embedding",
+                        new PrefixTable(
+                                tokens,
+                                embeddingWidth,
+                                split && !projection ? heads.drawWholeKeepPart(table) : table));
         if (projection) {
+            Linear out = Linear.builder().setUnits(width).build();
+            if (split) {
+                out.getParameters()
+                        .get("weight")
+                        .setInitializer(
+                                heads.drawWholeKeepPart(Parameter.Type.WEIGHT.getInitializer()));
+            }
             transform =
                     addChildBlock(
                             "transform",
@@ -100,7 +117,7 @@ public final class PrefixEncoder extends AbstractBlock implements ShardedBlock {
                                                             config.getPrefixProjectionHiddenSize())
                                                     .build())
                                     .add(Activation.tanhBlock())
-                                    .add(Linear.builder().setUnits(width).build()));
+                                    .add(out));
         } else {
             transform = null;
         }
@@ -195,7 +212,7 @@ public final class PrefixEncoder extends AbstractBlock implements ShardedBlock {
 
         final Parameter weight;
 
-        PrefixTable(long tokens, long width) {
+        PrefixTable(long tokens, long width, Initializer initializer) {
             super(VERSION);
             weight =
                     addParameter(
@@ -203,7 +220,7 @@ public final class PrefixEncoder extends AbstractBlock implements ShardedBlock {
                                     .setName("weight")
                                     .setType(Parameter.Type.WEIGHT)
                                     .optShape(new Shape(tokens, width))
-                                    .optInitializer(new NormalInitializer(1f))
+                                    .optInitializer(initializer)
                                     .build());
         }
 

@@ -2,6 +2,7 @@ package org.peft4j.core.parallel;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.types.Shape;
+import ai.djl.training.initializer.Initializer;
 
 /**
  * How a parameter held by one rank of a tensor-parallel group relates to the tensor of the same
@@ -52,4 +53,21 @@ public interface Sharding {
 
     /** Waits until every rank of the group has called it (so that a file one rank wrote exists). */
     void barrier();
+
+    /**
+     * Returns an initializer that draws the single-process tensor with {@code whole} and keeps this
+     * rank's part. A split parameter then starts from the values one process draws with the same
+     * seed (every rank draws the same numbers, and as many as one process does), and initialisers
+     * that scale by fan-in or fan-out see the full layer's.
+     *
+     * @param whole the single-process initialiser
+     * @return an initialiser of this rank's part
+     */
+    default Initializer drawWholeKeepPart(Initializer whole) {
+        return (manager, local, type) -> {
+            try (NDArray full = whole.initialize(manager, fullShape(local), type)) {
+                return localPart(full);
+            }
+        };
+    }
 }
