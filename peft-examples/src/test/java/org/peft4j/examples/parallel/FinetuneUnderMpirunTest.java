@@ -98,10 +98,7 @@ class FinetuneUnderMpirunTest {
         List<String> steps = List.of("--max-steps", "6");
 
         Path one = dir.resolve("one");
-        List<String> args = new ArrayList<>(arguments(model, train, one, "0"));
-        args.addAll(steps);
-        String[] single = CliRunner.run(args.toArray(String[]::new));
-        assertEquals("0", single[0], single[2]);
+        runInThisProcess(model, train, one, steps);
         Path tp = dir.resolve("tp2");
         String tpLog = finish(start(2, model, train, tp, steps, "0"), tp);
         Path tpdp = dir.resolve("tp2dp2");
@@ -139,10 +136,7 @@ class FinetuneUnderMpirunTest {
                         "--num-prefix-tokens",
                         "8");
         Path one = dir.resolve("one");
-        List<String> args = new ArrayList<>(arguments(model, train, one, "0"));
-        args.addAll(prefix);
-        String[] single = CliRunner.run(args.toArray(String[]::new));
-        assertEquals("0", single[0], single[2]);
+        runInThisProcess(model, train, one, prefix);
         Path tp = dir.resolve("tp2");
         String tpLog = finish(start(2, model, train, tp, prefix, "0"), tp);
 
@@ -207,6 +201,14 @@ class FinetuneUnderMpirunTest {
                 .redirectErrorStream(true)
                 .redirectOutput(ProcessBuilder.Redirect.appendTo(log(output).toFile()))
                 .start();
+    }
+
+    /** Runs {@code finetune} on one process, this one, without dropout. */
+    private static void runInThisProcess(Path model, Path train, Path output, List<String> extra) {
+        List<String> args = new ArrayList<>(arguments(model, train, output, "0"));
+        args.addAll(extra);
+        String[] result = CliRunner.run(args.toArray(String[]::new));
+        assertEquals("0", result[0], result[2]);
     }
 
     /** The {@code finetune} command line of every run, without a layout. */
