@@ -48,8 +48,8 @@ public final class BenchCommand implements Callable<Integer> {
             names = "--timed-steps",
             defaultValue = "5",
             description =
-                    "Timed steps, median reported; merged and unmerged time at least 21 pairs"
-                            + " with the base model (default: ${DEFAULT-VALUE}).")
+                    "Timed steps, median reported; merged and unmerged time at least 21 pairs with"
+                        + " the base model, after at least 10 (default: ${DEFAULT-VALUE}).")
     int timedSteps;
 
     @Option(
