@@ -250,8 +250,7 @@ public final class FineTuner {
                                     (double) windowCorrect / Math.max(1, windowTargets),
                                     windowTargets);
                     double epoch = state.epoch() + (double) state.index() / train.size();
-                    log.add(
-                            done, epoch, rate, window, gradNorm, throughput, evalNow ? eval : null);
+                    log.add(done, epoch, rate, window, gradNorm, throughput, evalNow ? eval : null);
                 }
                 windowLoss = 0;
                 windowCorrect = 0;
@@ -317,16 +316,20 @@ public final class FineTuner {
                             slice.size() * replica / replicas,
                             slice.size() * (replica + 1) / replicas);
             for (TokenizedExample example : slice) {
-                long counted = example.countTargets() - (example.labels()[0] >= 0 ? 1 : 0);
-                targets += counted;
+                targets += predictedTargets(example);
                 tokens += example.inputIds().length;
             }
             for (TokenizedExample example : mine) {
-                localTargets += example.countTargets() - (example.labels()[0] >= 0 ? 1 : 0);
+                localTargets += predictedTargets(example);
             }
             micro.add(mine);
         }
         return new StepData(micro, localTargets, targets, tokens, epoch, index);
+    }
+
+    /** The targets the shifted loss scores: a label on the first token has nothing before it. */
+    private static long predictedTargets(TokenizedExample example) {
+        return example.countTargets() - (example.labels()[0] >= 0 ? 1 : 0);
     }
 
     private TrainingState resume(Path checkpoint, AdamW optimizer, TrainingState fresh)
