@@ -199,29 +199,43 @@ public final class AdamW implements AutoCloseable {
      * @throws IOException if the file cannot be read, or its moments do not match the parameters
      */
     public void load(Path file, Map<String, Sharding> shardings) throws IOException {
+        // the step first: a file without one must fail before any moment is overwritten
+        int savedSteps = savedSteps(file);
         Map<String, NDArray> targets = new LinkedHashMap<>();
         first.forEach((name, m) -> targets.put("exp_avg." + name, m));
         second.forEach((name, v) -> targets.put("exp_avg_sq." + name, v));
         Map<String, Shape> shapes = new LinkedHashMap<>();
         targets.forEach((key, array) -> shapes.put(key, array.getShape()));
-        NDManager owner = targets.values().iterator().next().getManager();
-        try (NDManager scratch = owner.newSubManager()) {
-            Map<String, NDArray> loaded =
-                    ShardedCheckpoint.load(
-                            file.toAbsolutePath().getParent(),
-                            file.getFileName().toString(),
-                            shapes,
-                            momentShardings(shardings),
-                            scratch,
-                            "the trained parameters (the checkpoint belongs to another adapter)");
-            loaded.forEach((key, value) -> NativeArrays.copyInto(targets.get(key), value));
+        if (!targets.isEmpty()) {
+            NDManager owner = targets.values().iterator().next().getManager();
+            try (NDManager scratch = owner.newSubManager()) {
+                Map<String, NDArray> loaded =
+                        ShardedCheckpoint.load(
+                                file.toAbsolutePath().getParent(),
+                                file.getFileName().toString(),
+                                shapes,
+                                momentShardings(shardings),
+                                scratch,
+                                "the trained parameters (the checkpoint belongs to another"
+                                        + " adapter)");
+                loaded.forEach((key, value) -> NativeArrays.copyInto(targets.get(key), value));
+            }
         }
+        steps = savedSteps;
+    }
+
+    private static int savedSteps(Path file) throws IOException {
         try (SafetensorsReader reader = SafetensorsReader.open(file)) {
             String step = reader.getMetadata().get("step");
             if (step == null) {
-                throw new IOException(file + ": no \"step\" in the metadata");
+                throw new IOException(
+                        file + ": no \"step\" in the metadata; this is not an optimizer file");
             }
-            steps = Integer.parseInt(step);
+            try {
+                return Integer.parseInt(step);
+            } catch (NumberFormatException e) {
+                throw new IOException(file + ": the step \"" + step + "\" is not a number", e);
+            }
         }
     }
 
