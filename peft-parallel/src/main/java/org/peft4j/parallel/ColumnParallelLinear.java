@@ -9,10 +9,7 @@ import ai.djl.training.ParameterStore;
 import ai.djl.util.PairList;
 
 import org.peft4j.core.parallel.AxisSharding;
-import org.peft4j.core.parallel.ShardGroup;
-import org.peft4j.core.parallel.ShardedBlock;
 import org.peft4j.core.parallel.Sharding;
-import org.peft4j.lora.AdaptableLinear;
 import org.peft4j.lora.LoRALinear;
 
 /**
@@ -27,21 +24,20 @@ import org.peft4j.lora.LoRALinear;
  *
  * <p>With LoRA it becomes a {@link ColumnParallelLoRALinear}.
  */
-public class ColumnParallelLinear extends Linear implements ShardedBlock, AdaptableLinear {
+public class ColumnParallelLinear extends ParallelLinear {
 
-    private final TensorParallel group;
-    private final long outFeatures;
     private final long localOutFeatures;
     private final boolean gatherOutput;
     private final Sharding rows;
 
     ColumnParallelLinear(Builder builder, long localOutFeatures) {
-        super(Linear.builder().setUnits(localOutFeatures).optBias(builder.bias));
-        this.group = builder.group;
-        this.outFeatures = builder.fullUnits();
+        super(
+                Linear.builder().setUnits(localOutFeatures).optBias(builder.bias),
+                builder.group,
+                builder.fullUnits());
         this.localOutFeatures = localOutFeatures;
         this.gatherOutput = builder.gatherOutput;
-        this.rows = new AxisSharding(group, 0);
+        this.rows = new AxisSharding(builder.group, 0);
     }
 
     /**
@@ -51,24 +47,6 @@ public class ColumnParallelLinear extends Linear implements ShardedBlock, Adapta
      */
     public static Builder builder() {
         return new Builder();
-    }
-
-    /**
-     * Returns the group the layer is split across.
-     *
-     * @return the group
-     */
-    public TensorParallel getGroup() {
-        return group;
-    }
-
-    /**
-     * Returns the full layer's output features.
-     *
-     * @return {@code O}
-     */
-    public long getOutFeatures() {
-        return outFeatures;
     }
 
     /**
@@ -94,7 +72,7 @@ public class ColumnParallelLinear extends Linear implements ShardedBlock, Adapta
     protected NDList forwardInternal(
             ParameterStore ps, NDList inputs, boolean training, PairList<String, Object> params) {
         NDArray y = super.forwardInternal(ps, inputs, training, params).head();
-        return new NDList(gatherOutput ? group.allGather(y, -1, training) : y);
+        return new NDList(gatherOutput ? getGroup().allGather(y, -1, training) : y);
     }
 
     /** {@inheritDoc} */
@@ -102,14 +80,9 @@ public class ColumnParallelLinear extends Linear implements ShardedBlock, Adapta
     public Shape[] getOutputShapes(Shape[] inputs) {
         Shape input = inputs[0];
         return new Shape[] {
-            input.slice(0, input.dimension() - 1).add(gatherOutput ? outFeatures : localOutFeatures)
+            input.slice(0, input.dimension() - 1)
+                    .add(gatherOutput ? getOutFeatures() : localOutFeatures)
         };
-    }
-
-    /** {@inheritDoc} */
-    @Override
-    public ShardGroup getShardGroup() {
-        return group;
     }
 
     /** {@inheritDoc} */
@@ -130,7 +103,11 @@ public class ColumnParallelLinear extends Linear implements ShardedBlock, Adapta
     /** {@inheritDoc} */
     @Override
     public String toString() {
-        return "ColumnParallelLinear(" + outFeatures + " split " + group.getDegree() + " ways)";
+        return "ColumnParallelLinear("
+                + getOutFeatures()
+                + " split "
+                + getGroup().getDegree()
+                + " ways)";
     }
 
     /** The builder of {@link ColumnParallelLinear}: {@code set*} is required, {@code opt*} not. */

@@ -8,10 +8,7 @@ import ai.djl.training.ParameterStore;
 import ai.djl.util.PairList;
 
 import org.peft4j.core.parallel.AxisSharding;
-import org.peft4j.core.parallel.ShardGroup;
-import org.peft4j.core.parallel.ShardedBlock;
 import org.peft4j.core.parallel.Sharding;
-import org.peft4j.lora.AdaptableLinear;
 import org.peft4j.lora.LoRALinear;
 
 /**
@@ -26,17 +23,16 @@ import org.peft4j.lora.LoRALinear;
  *
  * <p>With LoRA it becomes a {@link RowParallelLoRALinear}.
  */
-public class RowParallelLinear extends Linear implements ShardedBlock, AdaptableLinear {
+public class RowParallelLinear extends ParallelLinear {
 
-    private final TensorParallel group;
-    private final long outFeatures;
     private final Sharding columns;
 
     RowParallelLinear(Builder builder) {
-        super(Linear.builder().setUnits(builder.fullUnits()).optBias(builder.bias));
-        this.group = builder.group;
-        this.outFeatures = builder.fullUnits();
-        this.columns = new AxisSharding(group, 1);
+        super(
+                Linear.builder().setUnits(builder.fullUnits()).optBias(builder.bias),
+                builder.group,
+                builder.fullUnits());
+        this.columns = new AxisSharding(builder.group, 1);
     }
 
     /**
@@ -48,42 +44,18 @@ public class RowParallelLinear extends Linear implements ShardedBlock, Adaptable
         return new Builder();
     }
 
-    /**
-     * Returns the group the layer is split across.
-     *
-     * @return the group
-     */
-    public TensorParallel getGroup() {
-        return group;
-    }
-
-    /**
-     * Returns the output features, whole on every rank.
-     *
-     * @return {@code O}
-     */
-    public long getOutFeatures() {
-        return outFeatures;
-    }
-
     /** {@inheritDoc} */
     @Override
     protected NDList forwardInternal(
             ParameterStore ps, NDList inputs, boolean training, PairList<String, Object> params) {
         NDArray x = inputs.singletonOrThrow();
         NDArray w = ps.getValue(getParameters().get("weight"), x.getDevice(), training);
-        NDArray y = group.allReduce(linear(x, w).head(), training);
+        NDArray y = getGroup().allReduce(linear(x, w).head(), training);
         Parameter bias = getParameters().get("bias");
         if (bias != null) {
             y = y.add(ps.getValue(bias, x.getDevice(), training));
         }
         return new NDList(y);
-    }
-
-    /** {@inheritDoc} */
-    @Override
-    public ShardGroup getShardGroup() {
-        return group;
     }
 
     /** {@inheritDoc} */
@@ -101,7 +73,11 @@ public class RowParallelLinear extends Linear implements ShardedBlock, Adaptable
     /** {@inheritDoc} */
     @Override
     public String toString() {
-        return "RowParallelLinear(" + outFeatures + ", input split " + group.getDegree() + " ways)";
+        return "RowParallelLinear("
+                + getOutFeatures()
+                + ", input split "
+                + getGroup().getDegree()
+                + " ways)";
     }
 
     /** The builder of {@link RowParallelLinear}: {@code set*} is required, {@code opt*} not. */
