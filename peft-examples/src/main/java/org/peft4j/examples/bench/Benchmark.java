@@ -156,14 +156,7 @@ public final class Benchmark {
         return new LoRAModel(
                 llama,
                 LoRAConfig.builder()
-                        .setTargetModules(
-                                "q_proj",
-                                "k_proj",
-                                "v_proj",
-                                "o_proj",
-                                "gate_proj",
-                                "up_proj",
-                                "down_proj")
+                        .setTargetModules(LlamaForCausalLM.PROJECTIONS)
                         .optR(8)
                         .optLoraAlpha(16)
                         .build());

@@ -22,6 +22,7 @@ import org.peft4j.parallel.TensorParallel;
 
 import java.io.IOException;
 import java.nio.file.Path;
+import java.util.List;
 
 /**
  * Llama with its language-model head, Hugging Face's {@code LlamaForCausalLM}: children {@code
@@ -41,6 +42,13 @@ import java.nio.file.Path;
  * past...]])} in; {@code (logits [B, T, V], key_0, value_0, ..., hidden [B, T, H])} out.
  */
 public final class LlamaForCausalLM extends ReplaceableBlock implements CausalLanguageModel {
+
+    /**
+     * The names of the Linear projections of every decoder layer. As LoRA targets (each matched as
+     * a dotted suffix of a block path) they adapt all seven, as the seed's seven regexes do.
+     */
+    public static final List<String> PROJECTIONS =
+            List.of("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj");
 
     private static final byte VERSION = 1;
 

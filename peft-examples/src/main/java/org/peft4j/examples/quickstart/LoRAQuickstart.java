@@ -115,7 +115,15 @@ public final class LoRAQuickstart {
         }
     }
 
-    private static SequentialBlock network(NDManager manager) {
+    /**
+     * Builds the example's network, {@code 16 -> 128 -> tanh -> 128 -> tanh -> 16}, initialised
+     * from the engine's random generator: its Linear layers are the blocks {@code 0}, {@code 2} and
+     * {@code 4}.
+     *
+     * @param manager the manager that owns the weights
+     * @return the initialised network
+     */
+    public static SequentialBlock network(NDManager manager) {
         SequentialBlock block =
                 new SequentialBlock()
                         .add(Linear.builder().setUnits(HIDDEN).build())
@@ -127,7 +135,14 @@ public final class LoRAQuickstart {
         return block;
     }
 
-    private static void copy(Block from, Block to) {
+    /**
+     * Copies every parameter of one block into the same-named parameter of a block of the same
+     * structure, so that two instances start from the same weights.
+     *
+     * @param from the block whose values are copied
+     * @param to the block that receives them
+     */
+    public static void copy(Block from, Block to) {
         var target = to.getParameters();
         from.getParameters()
                 .forEach(

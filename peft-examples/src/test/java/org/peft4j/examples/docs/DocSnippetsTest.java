@@ -8,12 +8,8 @@ import ai.djl.Model;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
-import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
-import ai.djl.nn.Activation;
 import ai.djl.nn.Block;
-import ai.djl.nn.SequentialBlock;
-import ai.djl.nn.core.Linear;
 import ai.djl.training.ParameterStore;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -22,7 +18,6 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
-import org.peft4j.core.io.NativeArrays;
 import org.peft4j.core.io.SafetensorsReader;
 import org.peft4j.core.lm.CausalLMGenerator;
 import org.peft4j.core.lm.GenerationConfig;
@@ -35,12 +30,12 @@ import org.peft4j.examples.data.TokenizedExample;
 import org.peft4j.examples.llama.LlamaConfig;
 import org.peft4j.examples.llama.LlamaForCausalLM;
 import org.peft4j.examples.llama.tokenizer.LlamaTokenizer;
+import org.peft4j.examples.quickstart.LoRAQuickstart;
 import org.peft4j.examples.train.FineTuneConfig;
 import org.peft4j.examples.train.FineTuner;
 import org.peft4j.examples.train.Schedule;
 import org.peft4j.examples.train.TrainableModel;
 import org.peft4j.lora.LoRAConfig;
-import org.peft4j.lora.LoRALinear;
 import org.peft4j.lora.LoRAModel;
 import org.peft4j.parallel.TensorParallel;
 import org.peft4j.parallel.comm.Communicator;
@@ -85,9 +80,10 @@ class DocSnippetsTest {
 
     @Test
     void readmeQuickstart() throws IOException {
-        Block baseModel = network();
-        Block otherBaseModel = network();
-        copy(baseModel, otherBaseModel);
+        // the quickstart's network (peft4j quickstart), two instances with the same weights
+        Block baseModel = LoRAQuickstart.network(manager);
+        Block otherBaseModel = LoRAQuickstart.network(manager);
+        LoRAQuickstart.copy(baseModel, otherBaseModel);
         Path adapterDir = dir.resolve("lora_path");
         NDArray x = manager.randomNormal(new Shape(8, WIDTH));
         // snippet:start readme-quickstart
@@ -325,28 +321,6 @@ class DocSnippetsTest {
         // snippet:end zh-prefix
         assertTrue(Files.isRegularFile(prefixDir.resolve("prefix_config.json")));
         assertEquals(prefixModel.countTrainableParameters(), prefixLoaded.countTrainableParameters());
-    }
-
-    private Block network() {
-        SequentialBlock block =
-                new SequentialBlock()
-                        .add(Linear.builder().setUnits(HIDDEN).build())
-                        .add(Activation.tanhBlock())
-                        .add(Linear.builder().setUnits(HIDDEN).build())
-                        .add(Activation.tanhBlock())
-                        .add(Linear.builder().setUnits(WIDTH).build());
-        block.initialize(manager, DataType.FLOAT32, new Shape(1, WIDTH));
-        return block;
-    }
-
-    private static void copy(Block from, Block to) {
-        var target = to.getParameters();
-        from.getParameters()
-                .forEach(
-                        pair ->
-                                NativeArrays.copyInto(
-                                        target.get(pair.getKey()).getArray(),
-                                        pair.getValue().getArray()));
     }
 
     private float[] forward(Block block, NDArray x) {

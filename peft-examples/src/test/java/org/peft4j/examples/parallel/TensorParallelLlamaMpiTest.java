@@ -53,9 +53,6 @@ import java.util.List;
 @Tag("mpi")
 class TensorParallelLlamaMpiTest {
 
-    private static final List<String> TARGETS =
-            List.of("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj");
-
     private final TensorParallel group = TensorParallel.of(MpiCommunicator.world());
     private NDManager manager;
 
@@ -78,7 +75,11 @@ class TensorParallelLlamaMpiTest {
     }
 
     private static LoRAConfig loraConfig() {
-        return LoRAConfig.builder().setTargetModules(TARGETS).optR(4).optLoraAlpha(8).build();
+        return LoRAConfig.builder()
+                .setTargetModules(LlamaForCausalLM.PROJECTIONS)
+                .optR(4)
+                .optLoraAlpha(8)
+                .build();
     }
 
     /** Writes a random model and a trained-looking adapter on rank 0; every rank gets the paths. */

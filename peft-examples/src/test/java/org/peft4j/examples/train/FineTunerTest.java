@@ -84,14 +84,7 @@ class FineTunerTest {
         return new LoRAModel(
                 llama,
                 LoRAConfig.builder()
-                        .setTargetModules(
-                                "q_proj",
-                                "k_proj",
-                                "v_proj",
-                                "o_proj",
-                                "gate_proj",
-                                "up_proj",
-                                "down_proj")
+                        .setTargetModules(LlamaForCausalLM.PROJECTIONS)
                         .optR(4)
                         .optLoraAlpha(8)
                         .optLoraDropout(dropout)
