@@ -2,7 +2,10 @@ package org.peft4j.examples.bench;
 
 import org.peft4j.examples.llama.LlamaConfig;
 
-/** The two benchmark configurations. */
+import java.util.Arrays;
+import java.util.Locale;
+
+/** The benchmark configurations: the two the numbers are reported for, and a quick check. */
 public enum BenchConfig {
     /** Hidden 512, intermediate 1376, 8 layers, 8 heads, 4 kv heads, vocab 8192, tied; 4 x 256. */
     SMALL(
@@ -10,7 +13,12 @@ public enum BenchConfig {
             4,
             256),
     /** Hidden 1024, intermediate 2816, 12 layers, 16 heads, 8 kv heads, vocab 32000; 1 x 128. */
-    MEDIUM(LlamaConfig.builder().setSizes(1024, 2816, 12, 16, 8, 32000), 1, 128);
+    MEDIUM(LlamaConfig.builder().setSizes(1024, 2816, 12, 16, 8, 32000), 1, 128),
+    /**
+     * Hidden 64, intermediate 176, 2 layers, 4 heads, 2 kv heads, vocab 512, tied; 2 x 32: runs
+     * every mode in seconds, to check that the benchmark works, not to measure anything.
+     */
+    TINY(LlamaConfig.builder().setSizes(64, 176, 2, 4, 2, 512).optTieWordEmbeddings(true), 2, 32);
 
     private final LlamaConfig llama;
     private final int batch;
@@ -20,6 +28,26 @@ public enum BenchConfig {
         this.llama = llama.optMaxPositionEmbeddings(2048).build();
         this.batch = batch;
         this.sequence = sequence;
+    }
+
+    /**
+     * Looks a configuration up by name, in any case.
+     *
+     * @param name {@code small}, {@code medium} or {@code tiny}
+     * @return the configuration
+     * @throws IllegalArgumentException naming the configurations if there is none of that name
+     */
+    public static BenchConfig of(String name) {
+        for (BenchConfig each : values()) {
+            if (each.name().equalsIgnoreCase(name)) {
+                return each;
+            }
+        }
+        throw new IllegalArgumentException(
+                "no benchmark configuration \""
+                        + name
+                        + "\"; choose one of "
+                        + Arrays.toString(values()).toLowerCase(Locale.ROOT));
     }
 
     /**

@@ -14,7 +14,6 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Paths;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Locale;
 import java.util.concurrent.Callable;
 
 /**
@@ -41,7 +40,9 @@ public final class BenchCommand implements Callable<Integer> {
     @Option(
             names = "--config",
             defaultValue = "small",
-            description = "small or medium (default: ${DEFAULT-VALUE}).")
+            description =
+                    "small or medium; tiny runs every mode in seconds, a check rather than a"
+                            + " measurement (default: ${DEFAULT-VALUE}).")
     String config;
 
     @Option(
@@ -49,7 +50,7 @@ public final class BenchCommand implements Callable<Integer> {
             defaultValue = "5",
             description =
                     "Timed steps, median reported; merged and unmerged time at least 21 pairs with"
-                        + " the base model, after at least 10 (default: ${DEFAULT-VALUE}).")
+                            + " the base model, after at least 10 (default: ${DEFAULT-VALUE}).")
     int timedSteps;
 
     @Option(
@@ -72,7 +73,7 @@ public final class BenchCommand implements Callable<Integer> {
     /** {@inheritDoc} */
     @Override
     public Integer call() throws Exception {
-        BenchConfig size = BenchConfig.valueOf(config.toUpperCase(Locale.ROOT));
+        BenchConfig size = BenchConfig.of(config);
         if (mode != null) {
             System.out.println(
                     new ObjectMapper()
