@@ -72,8 +72,8 @@ public final class Benchmark {
     /**
      * Untimed generations at least before the timed ones. A decode step makes about 460 engine
      * calls from Java, and until the JIT compiler has compiled that path (a few thousand steps) the
-     * Java side adds a third to a token's time: on small, the first generations take 12-13 ms per
-     * token and those after about 40 take 8.5-10.
+     * Java side adds up to a third to a token's time: on small, the first generations take 12-18 ms
+     * per token and those after about 40 take 8.5-10.
      */
     static final int GENERATION_WARMUP = 40;
 

@@ -56,7 +56,9 @@ public final class BenchCommand implements Callable<Integer> {
     @Option(
             names = "--warmup-steps",
             defaultValue = "2",
-            description = "Untimed steps first (default: ${DEFAULT-VALUE}).")
+            description =
+                    "Untimed steps first; merged and unmerged warm up for at least 10 pairs,"
+                            + " generate for at least 40 generations (default: ${DEFAULT-VALUE}).")
     int warmupSteps;
 
     @Option(
