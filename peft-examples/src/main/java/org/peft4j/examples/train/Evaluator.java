@@ -9,6 +9,8 @@ import ai.djl.training.ParameterStore;
 import org.peft4j.core.lm.TokenCrossEntropy;
 import org.peft4j.examples.data.Batch;
 import org.peft4j.examples.data.TokenizedExample;
+import org.peft4j.parallel.comm.Communicator;
+import org.peft4j.parallel.comm.SingleProcess;
 
 import java.util.List;
 
@@ -18,7 +20,7 @@ public final class Evaluator {
     private Evaluator() {}
 
     /**
-     * Evaluates a model.
+     * Evaluates a model in this process.
      *
      * @param model the model (base, LoRA or prefix)
      * @param examples the examples
@@ -26,16 +28,44 @@ public final class Evaluator {
      * @param manager the manager under which temporary arrays live
      * @return the metrics over every target token
      */
-    @SuppressWarnings("try") // the scope frees every array of a batch
     public static Metrics evaluate(
             Block model, List<TokenizedExample> examples, int batchSize, NDManager manager) {
+        return evaluate(model, examples, batchSize, manager, SingleProcess.INSTANCE);
+    }
+
+    /**
+     * Evaluates a model over data-parallel replicas: replica {@code r} of {@code D} takes the
+     * examples {@code [r n / D, (r + 1) n / D)}, and the loss, token and hit counts are summed over
+     * the replicas. A collective: every rank calls it, and the tensor-parallel ranks of a replica
+     * evaluate its share together.
+     *
+     * @param model the model (base, LoRA or prefix; this rank's part of a split one)
+     * @param examples every example, the same list on every rank
+     * @param batchSize examples per forward pass
+     * @param manager the manager under which temporary arrays live
+     * @param dataParallel the data-parallel group (this replica's peers)
+     * @return the metrics over every target token of {@code examples}, the same on every rank
+     */
+    @SuppressWarnings("try") // the scope frees every array of a batch
+    public static Metrics evaluate(
+            Block model,
+            List<TokenizedExample> examples,
+            int batchSize,
+            NDManager manager,
+            Communicator dataParallel) {
+        long n = examples.size();
+        int replicas = dataParallel.getWorldSize();
+        int replica = dataParallel.getRank();
+        List<TokenizedExample> share =
+                examples.subList(
+                        (int) (replica * n / replicas), (int) ((replica + 1) * n / replicas));
         ParameterStore ps = new ParameterStore(manager, false);
         double lossSum = 0;
         long correct = 0;
         long count = 0;
-        for (int from = 0; from < examples.size(); from += batchSize) {
+        for (int from = 0; from < share.size(); from += batchSize) {
             List<TokenizedExample> slice =
-                    examples.subList(from, Math.min(from + batchSize, examples.size()));
+                    share.subList(from, Math.min(from + batchSize, share.size()));
             try (NDScope scope = new NDScope();
                     NDManager batchManager = manager.newSubManager()) {
                 Batch batch = Batch.of(slice, batchManager);
@@ -47,7 +77,16 @@ public final class Evaluator {
                 count += accuracy[1];
             }
         }
+        double[] totals = {lossSum, correct, count}; // counts are exact in a double up to 2^53
+        if (replicas > 1) {
+            try (NDManager scratch = manager.newSubManager()) {
+                NDArray sums = scratch.create(totals);
+                dataParallel.allReduceSum(sums);
+                totals = sums.toDoubleArray();
+            }
+        }
+        long tokens = Math.round(totals[2]);
         return new Metrics(
-                count == 0 ? 0 : lossSum / count, count == 0 ? 0 : (double) correct / count, count);
+                tokens == 0 ? 0 : totals[0] / tokens, tokens == 0 ? 0 : totals[1] / tokens, tokens);
     }
 }

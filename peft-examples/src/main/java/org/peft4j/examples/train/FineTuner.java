@@ -235,8 +235,15 @@ public final class FineTuner {
             double throughput = windowTokens / Math.max(seconds, 1e-9);
             bar.update(done, lastLoss, throughput);
             if (evalNow) {
-                // every rank evaluates: the forward pass of a split model is a collective
-                eval = Evaluator.evaluate(model.block(), dev, config.getBatchSize(), manager);
+                // each data-parallel replica evaluates its share, its tensor-parallel ranks
+                // together (the forward pass of a split model is a collective)
+                eval =
+                        Evaluator.evaluate(
+                                model.block(),
+                                dev,
+                                config.getBatchSize(),
+                                manager,
+                                layout.getDataParallel());
                 bar.breakLine();
                 if (leader) {
                     logger.info("step {}: eval {}", done, eval);

@@ -22,6 +22,8 @@ import org.peft4j.examples.llama.LlamaConfig;
 import org.peft4j.examples.llama.LlamaForCausalLM;
 import org.peft4j.examples.llama.weights.LlamaCheckpoints;
 import org.peft4j.examples.train.AdamW;
+import org.peft4j.examples.train.Evaluator;
+import org.peft4j.examples.train.Metrics;
 import org.peft4j.examples.train.TrainableModel;
 import org.peft4j.examples.train.TrainingStep;
 import org.peft4j.lora.LoRAConfig;
@@ -196,6 +198,7 @@ class ParallelTrainingMpiTest {
         double lossDiff = 0;
         double gradientDiff = 0;
         double trainedDiff = 0;
+        double evalDiff = 0;
         try (SharedDirectory dir = SharedDirectory.create(world, manager);
                 Parallelism layout = Parallelism.of(world, tensorParallel)) {
             Path[] files = checkpoint(dir.path(), adapter);
@@ -230,6 +233,22 @@ class ParallelTrainingMpiTest {
                         List.of(
                                 mine.subList(0, mine.size() / 2),
                                 mine.subList(mine.size() / 2, mine.size()));
+
+                // evaluation: each data-parallel replica evaluates its share (batches of 3, so
+                // that the shares' batches are not the single process's), the sums are reduced
+                Metrics singleEval = Evaluator.evaluate(singleModel.block(), all, 3, manager);
+                Metrics parallelEval =
+                        Evaluator.evaluate(
+                                parallelModel.block(), all, 3, manager, layout.getDataParallel());
+                assertEquals(singleEval.tokens(), parallelEval.tokens(), "evaluated tokens");
+                assertEquals(
+                        singleEval.loss(), parallelEval.loss(), 1e-5 * singleEval.loss(), "eval");
+                assertEquals(
+                        singleEval.accuracy(),
+                        parallelEval.accuracy(),
+                        1.0 / singleEval.tokens() + 1e-12, // one near-tie may flip
+                        "eval accuracy");
+                evalDiff = Math.abs(singleEval.loss() - parallelEval.loss()) / singleEval.loss();
 
                 TrainingStep.Outcome expected = singleStep.gradients(singleBatches, targets(all));
                 TrainingStep.Outcome actual =
@@ -291,13 +310,14 @@ class ParallelTrainingMpiTest {
             System.out.printf(
                     java.util.Locale.ROOT,
                     "PARITY %s tensor-parallel %d: loss rel. diff %.1e, max gradient diff %.1e,"
-                            + " max adapter diff after %d steps %.1e%n",
+                            + " max adapter diff after %d steps %.1e, eval loss rel. diff %.1e%n",
                     adapter,
                     tensorParallel,
                     lossDiff,
                     gradientDiff,
                     STEPS,
-                    trainedDiff);
+                    trainedDiff,
+                    evalDiff);
         }
     }
 
