@@ -95,7 +95,9 @@ class FinetuneUnderMpirunTest {
         Path model = Fixtures.stories260K();
         Path train = dir.resolve("train.jsonl");
         writeExamples(train, 48);
-        List<String> steps = List.of("--max-steps", "6");
+        Path dev = dir.resolve("dev.jsonl");
+        writeExamples(dev, 7); // two replicas evaluate 3 and 4 of them
+        List<String> steps = List.of("--max-steps", "6", "--dev", dev.toString());
 
         Path one = dir.resolve("one");
         runInThisProcess(model, train, one, steps);
@@ -107,6 +109,7 @@ class FinetuneUnderMpirunTest {
 
         // the split layers' A is drawn whole and cut, so every layout starts from one adapter
         double loss = results(one).get("train_loss").asDouble();
+        double evalLoss = results(one).get("eval_loss").asDouble();
         for (Path run : List.of(tp, tpdp)) {
             assertEquals(6, results(run).get("steps").asInt(), run.toString());
             assertEquals(
@@ -114,6 +117,7 @@ class FinetuneUnderMpirunTest {
                     results(run).get("train_loss").asDouble(),
                     1e-5 * loss,
                     run + "\n" + tpLog + "\n" + tpdpLog);
+            assertEquals(evalLoss, results(run).get("eval_loss").asDouble(), 1e-5 * evalLoss);
             assertSameAdapter(
                     one.resolve("adapter_model.safetensors"),
                     run.resolve("adapter_model.safetensors"),
