@@ -55,7 +55,13 @@ public final class Benchmark {
     public static final List<String> MODES =
             List.of("gemm", "infer", "merged", "unmerged", "lora", "full", "prefix", "generate");
 
+    /** Keys of every mode's line besides {@code mode} and {@code peak_rss_mb}; null where moot. */
+    public static final List<String> EVERY_LINE =
+            List.of("tokens_per_s", "ms_per_step", "trainable_params", "total_params");
+
     private static final long SEED = 1234;
+    private static final int GEMM_SIZE = 2048;
+    private static final double GEMM_FLOPS = 2.0 * GEMM_SIZE * GEMM_SIZE * GEMM_SIZE;
 
     private final BenchConfig config;
 
@@ -126,7 +132,9 @@ public final class Benchmark {
         try (NDManager manager = NDManager.newBaseManager()) {
             switch (mode) {
                 case "gemm":
-                    out.put("gflops", gemm(manager));
+                    double gflops = gemm(manager);
+                    out.put("gflops", gflops);
+                    out.put("ms_per_step", GEMM_FLOPS / gflops / 1e6);
                     break;
                 case "infer":
                 case "merged":
@@ -146,13 +154,18 @@ public final class Benchmark {
                             "unknown mode \"" + mode + "\"; modes: " + MODES);
             }
         }
+        for (String key : EVERY_LINE) {
+            if (!out.has(key)) {
+                out.putNull(key); // not applicable, such as a matrix product's tokens
+            }
+        }
         out.put("peak_rss_mb", Memory.peakRssMb());
         return out;
     }
 
     /** The matrix product's speed: float32 2048 x 2048 x 2048. */
     static double gemm(NDManager manager) {
-        int n = 2048;
+        int n = GEMM_SIZE;
         try (NDManager scope = manager.newSubManager()) {
             NDArray a = scope.randomNormal(new Shape(n, n));
             NDArray b = scope.randomNormal(new Shape(n, n));
@@ -164,7 +177,7 @@ public final class Benchmark {
                     times[i] = (System.nanoTime() - start) / 1e9;
                 }
             }
-            return 2.0 * n * n * n / median(times) / 1e9;
+            return GEMM_FLOPS / median(times) / 1e9;
         }
     }
 

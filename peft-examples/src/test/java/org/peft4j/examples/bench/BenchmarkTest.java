@@ -142,7 +142,25 @@ class BenchmarkTest {
                 generate.get("tokens_per_s").asDouble()
                         / generate.get("recompute_tokens_per_s").asDouble();
         assertEquals(speedup, generate.get("cache_speedup").asDouble(), 1e-9 * speedup);
-        assertTrue(run("gemm", 0).get("gflops").asDouble() > 0);
+        JsonNode gemm = run("gemm", 0);
+        double flops = 2.0 * 2048 * 2048 * 2048;
+        assertEquals(
+                flops / gemm.get("gflops").asDouble() / 1e6,
+                gemm.get("ms_per_step").asDouble(),
+                1e-9 * gemm.get("ms_per_step").asDouble());
+        assertTrue(gemm.get("tokens_per_s").isNull(), gemm::toString);
+    }
+
+    @Test
+    void everyModesLineCarriesTheCommonKeys() throws IOException {
+        for (String mode : Benchmark.MODES) {
+            JsonNode out = run(mode, 0);
+            assertEquals(mode, out.get("mode").asText());
+            assertTrue(out.get("peak_rss_mb").asLong() > 0, out::toString);
+            for (String key : Benchmark.EVERY_LINE) {
+                assertTrue(out.has(key), mode + " lacks " + key + ": " + out);
+            }
+        }
     }
 
     @Test
