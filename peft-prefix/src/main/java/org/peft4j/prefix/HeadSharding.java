@@ -1,10 +1,9 @@
 package org.peft4j.prefix;
 
 import ai.djl.ndarray.NDArray;
-import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.Shape;
 
-import org.peft4j.core.io.NativeArrays;
+import org.peft4j.core.parallel.AxisSharding;
 import org.peft4j.core.parallel.ShardGroup;
 import org.peft4j.core.parallel.Sharding;
 
@@ -21,6 +20,9 @@ final class HeadSharding implements Sharding {
     private final long blocks;
     private final long headDim;
 
+    /** The same split seen with the prefix axis as {@code [blocks, heads, d]}: contiguous heads. */
+    private final AxisSharding byHead;
+
     /**
      * Creates the sharding.
      *
@@ -34,6 +36,7 @@ final class HeadSharding implements Sharding {
         this.axis = axis;
         this.blocks = blocks;
         this.headDim = headDim;
+        this.byHead = new AxisSharding(group, axis + 1);
     }
 
     @Override
@@ -64,17 +67,8 @@ final class HeadSharding implements Sharding {
                             + group.getDegree()
                             + " ranks");
         }
-        long part = heads / group.getDegree();
-        long start = part * group.getRank();
-        NDArray split = full.reshape(split(shape, heads));
-        StringBuilder index = new StringBuilder();
-        for (int d = 0; d <= axis; d++) {
-            index.append(":,");
-        }
-        index.append(start).append(':').append(start + part);
-        try (NDArray view = split.get(new NDIndex(index.toString()))) {
-            NDArray copy = NativeArrays.copyOf(view);
-            return copy.reshape(joined(shape, part));
+        try (NDArray split = full.reshape(split(shape, heads))) {
+            return byHead.localPart(split).reshape(joined(shape, heads / group.getDegree()));
         }
     }
 
@@ -83,8 +77,7 @@ final class HeadSharding implements Sharding {
         Shape shape = local.getShape();
         long heads = heads(shape);
         try (NDArray split = local.reshape(split(shape, heads))) {
-            NDArray gathered = group.allGather(split, axis + 1);
-            return gathered.reshape(joined(shape, heads * group.getDegree()));
+            return byHead.gather(split).reshape(joined(shape, heads * group.getDegree()));
         }
     }
 
