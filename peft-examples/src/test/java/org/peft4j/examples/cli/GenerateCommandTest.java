@@ -125,7 +125,7 @@ class GenerateCommandTest {
                             "--max-new-tokens",
                             "40");
             assertEquals("0", result[0], result[2]);
-            assertEquals(text, result[1].strip());
+            assertEquals(text + System.lineSeparator(), result[1]); // the text, then a line end
             assertTrue(
                     !text.startsWith("Once upon a time, there was a little girl named Lily."),
                     text);
