@@ -77,14 +77,7 @@ public final class Evaluator {
                 count += accuracy[1];
             }
         }
-        double[] totals = {lossSum, correct, count}; // counts are exact in a double up to 2^53
-        if (replicas > 1) {
-            try (NDManager scratch = manager.newSubManager()) {
-                NDArray sums = scratch.create(totals);
-                dataParallel.allReduceSum(sums);
-                totals = sums.toDoubleArray();
-            }
-        }
+        double[] totals = dataParallel.sums(lossSum, correct, count); // counts exact below 2^53
         long tokens = Math.round(totals[2]);
         return new Metrics(
                 tokens == 0 ? 0 : totals[0] / tokens, tokens == 0 ? 0 : totals[1] / tokens, tokens);

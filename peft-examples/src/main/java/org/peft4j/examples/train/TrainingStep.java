@@ -188,8 +188,9 @@ public final class TrainingStep {
             Map<String, Parameter> trainable = model.trainableParameters();
             ParallelGradients.reduce(trainable, shardings, layout);
             double gradNorm = ParallelGradients.norm(trainable, shardings, layout);
-            lossSum = data.sum(lossSum);
-            correct = Math.round(data.sum(correct));
+            double[] sums = data.sums(lossSum, correct);
+            lossSum = sums[0];
+            correct = Math.round(sums[1]);
             if (!Double.isFinite(gradNorm) || !Double.isFinite(lossSum)) {
                 throw new IllegalStateException(
                         "training diverged (loss "

@@ -60,13 +60,23 @@ public interface Communicator extends AutoCloseable {
      * @return the sum over every rank
      */
     default double sum(double value) {
+        return sums(value)[0];
+    }
+
+    /**
+     * Sums several numbers over the ranks in one collective (a loss with its counts).
+     *
+     * @param values this rank's values
+     * @return the element-wise sums over every rank, a new array
+     */
+    default double[] sums(double... values) {
         if (getWorldSize() == 1) {
-            return value;
+            return values.clone();
         }
         try (NDManager manager = NDManager.newBaseManager()) {
-            NDArray array = manager.create(new double[] {value});
+            NDArray array = manager.create(values);
             allReduceSum(array);
-            return array.getDouble(0);
+            return array.toDoubleArray();
         }
     }
 

@@ -81,6 +81,22 @@ class CollectivesMpiTest {
     }
 
     @Test
+    void numbersAreSummedOneByOneAndSeveralAtOnce() {
+        double[] mine = input(world.getRank(), 3);
+        double[] expected = new double[3];
+        for (int r = 0; r < world.getWorldSize(); r++) {
+            double[] theirs = input(r, 3);
+            for (int i = 0; i < 3; i++) {
+                expected[i] += theirs[i];
+            }
+        }
+        assertArrayEquals(expected, world.sums(mine));
+        assertArrayEquals(input(world.getRank(), 3), mine, "the input is left as it was");
+        assertEquals(expected[2], world.sum(mine[2]));
+        assertArrayEquals(mine, SingleProcess.INSTANCE.sums(mine));
+    }
+
+    @Test
     void allReduceOfANonContiguousViewWritesBack() {
         NDArray base = array(input(world.getRank(), 12), new Shape(3, 4), DataType.FLOAT32);
         NDArray transposed = base.transpose();
