@@ -4,98 +4,196 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.fail;
 
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.types.DataType;
 
-/** Element-wise comparisons of arrays with messages that show where they differ. */
+import java.util.Locale;
+
+/**
+ * Element-wise comparisons of arrays, each stating what it claims.
+ *
+ * <ul>
+ *   <li><b>Closeness</b> ({@link #assertAllClose}): {@code |actual - expected| <= atol + rtol
+ *       |expected|} everywhere, NumPy's {@code allclose}. The caller derives both from float32
+ *       rounding: the unit roundoff {@link #U}, the magnitudes involved and how many operations
+ *       accumulate (see {@link #gamma}), never from what one CPU happened to give. BLAS libraries
+ *       sum in orders that depend on the instruction set, the thread count and the buffers'
+ *       alignment (MKL takes other paths on AVX2 and AVX-512), so two correct results differ in
+ *       their last bits.
+ *   <li><b>A bound per element</b> ({@link #assertWithin}): for a product against a
+ *       double-precision reference, Higham's {@code |fl(x . y) - x . y| <= gamma_n sum |x_i y_i|},
+ *       which holds for any summation order, FMA or not.
+ *   <li><b>Bitwise equality</b> ({@link #assertSameBits}): only where the code guarantees it on
+ *       every machine (a copy, a save and load, an array left untouched); the caller says why.
+ * </ul>
+ *
+ * <p>Every failure message gives the worst element and the largest differences anywhere, so that
+ * a failure on another machine reports what it measured.
+ */
 public final class ArrayAssertions {
+
+    /** The unit roundoff of float32, {@code u = 2^-24}: half the distance from 1 to the next. */
+    public static final double U = 0x1p-24;
 
     private ArrayAssertions() {}
 
     /**
-     * Asserts that two arrays have the same shape and differ nowhere by more than {@code tol} in
-     * absolute value.
+     * Returns Higham's {@code gamma_n = n u / (1 - n u)}: a sum or dot product of {@code n} float32
+     * terms, in any order, is within {@code gamma_n sum |terms|} of the exact value.
      *
-     * @param expected the reference
-     * @param actual the array under test
-     * @param tol the largest allowed absolute difference
+     * @param n the number of terms (or of rounded operations in a chain)
+     * @return {@code gamma_n} for float32
+     * @throws IllegalArgumentException if {@code n u >= 1}, where the bound says nothing
      */
-    public static void assertClose(NDArray expected, NDArray actual, double tol) {
-        assertEquals(expected.getShape(), actual.getShape(), "shape");
-        assertClose(
-                expected.toType(ai.djl.ndarray.types.DataType.FLOAT32, false).toFloatArray(),
-                actual.toType(ai.djl.ndarray.types.DataType.FLOAT32, false).toFloatArray(),
-                tol);
+    public static double gamma(long n) {
+        double nu = n * U;
+        if (nu >= 1) {
+            throw new IllegalArgumentException("gamma_" + n + " is unbounded in float32");
+        }
+        return nu / (1 - nu);
     }
 
     /**
-     * Asserts that two float arrays have the same length and differ nowhere by more than {@code
-     * tol}.
-     *
-     * @param expected the reference
-     * @param actual the values under test
-     * @param tol the largest allowed absolute difference
-     */
-    public static void assertClose(float[] expected, float[] actual, double tol) {
-        assertEquals(expected.length, actual.length, "length");
-        double worst = 0;
-        int at = -1;
-        for (int i = 0; i < expected.length; i++) {
-            double diff = Math.abs((double) expected[i] - actual[i]);
-            if (!(diff <= tol) && (at < 0 || diff > worst)) {
-                worst = diff;
-                at = i;
-            }
-        }
-        if (at >= 0) {
-            fail(
-                    "arrays differ by "
-                            + worst
-                            + " > "
-                            + tol
-                            + " at element "
-                            + at
-                            + ": expected "
-                            + expected[at]
-                            + ", got "
-                            + actual[at]);
-        }
-    }
-
-    /**
-     * Asserts that two arrays have the same shape and that every element satisfies {@code |actual -
-     * expected| <= atol + rtol |expected|}, NumPy's {@code allclose}: for results whose summation
-     * order differs (a product split across ranks), where float32 rounding grows with the
-     * magnitude.
+     * Asserts that two arrays have the same shape and that {@code |actual - expected| <= atol +
+     * rtol |expected|} everywhere.
      *
      * @param expected the reference
      * @param actual the array under test
      * @param rtol the relative tolerance
      * @param atol the absolute tolerance
+     * @param what what is compared, for the message
      */
-    public static void assertAllClose(NDArray expected, NDArray actual, double rtol, double atol) {
-        assertEquals(expected.getShape(), actual.getShape(), "shape");
-        float[] e = expected.toType(ai.djl.ndarray.types.DataType.FLOAT32, false).toFloatArray();
-        float[] a = actual.toType(ai.djl.ndarray.types.DataType.FLOAT32, false).toFloatArray();
-        for (int i = 0; i < e.length; i++) {
-            double diff = Math.abs((double) e[i] - a[i]);
-            if (!(diff <= atol + rtol * Math.abs(e[i]))) {
+    public static void assertAllClose(
+            NDArray expected, NDArray actual, double rtol, double atol, String what) {
+        assertEquals(expected.getShape(), actual.getShape(), what + ": shape");
+        assertAllClose(floats(expected), floats(actual), rtol, atol, what);
+    }
+
+    /**
+     * Asserts that two float arrays have the same length and that {@code |actual - expected| <=
+     * atol + rtol |expected|} everywhere.
+     *
+     * @param expected the reference
+     * @param actual the values under test
+     * @param rtol the relative tolerance
+     * @param atol the absolute tolerance
+     * @param what what is compared, for the message
+     */
+    public static void assertAllClose(
+            float[] expected, float[] actual, double rtol, double atol, String what) {
+        assertAllClose(toDouble(expected), actual, rtol, atol, what);
+    }
+
+    /**
+     * Asserts that float32 results are close to a double-precision reference: {@code |actual -
+     * expected| <= atol + rtol |expected|} everywhere.
+     *
+     * @param expected the reference
+     * @param actual the values under test
+     * @param rtol the relative tolerance
+     * @param atol the absolute tolerance
+     * @param what what is compared, for the message
+     */
+    public static void assertAllClose(
+            double[] expected, float[] actual, double rtol, double atol, String what) {
+        assertEquals(expected.length, actual.length, what + ": length");
+        double[] bound = new double[expected.length];
+        for (int i = 0; i < bound.length; i++) {
+            bound[i] = atol + rtol * Math.abs(expected[i]);
+        }
+        check(expected, actual, bound, what, atol + " + " + rtol + " |expected|");
+    }
+
+    /**
+     * Asserts that {@code |actual[i] - expected[i]| <= bound[i]} everywhere: for results with a
+     * rounding bound of their own, such as {@code gamma_n sum |x_i y_i|} for products.
+     *
+     * @param expected the reference
+     * @param actual the values under test
+     * @param bound the largest allowed difference of each element
+     * @param what what is compared, for the message
+     */
+    public static void assertWithin(double[] expected, float[] actual, double[] bound, String what) {
+        assertEquals(expected.length, actual.length, what + ": length");
+        assertEquals(expected.length, bound.length, what + ": bounds");
+        check(expected, actual, bound, what, "its bound");
+    }
+
+    /**
+     * Asserts that two arrays hold the same bits, element for element ({@code -0.0} and {@code
+     * 0.0} differ, NaNs of the same pattern agree).
+     *
+     * @param expected the reference
+     * @param actual the values under test
+     * @param guarantee why the code guarantees bitwise equality on every machine
+     */
+    public static void assertSameBits(float[] expected, float[] actual, String guarantee) {
+        assertEquals(expected.length, actual.length, guarantee + ": length");
+        for (int i = 0; i < expected.length; i++) {
+            if (Float.floatToRawIntBits(expected[i]) != Float.floatToRawIntBits(actual[i])) {
                 fail(
-                        "arrays differ by "
-                                + diff
-                                + " > "
-                                + atol
-                                + " + "
-                                + rtol
-                                + " |expected| at element "
-                                + i
-                                + ": expected "
-                                + e[i]
-                                + ", got "
-                                + a[i]
-                                + " (largest difference anywhere "
-                                + maxAbsDiff(e, a)
-                                + ")");
+                        String.format(
+                                Locale.ROOT,
+                                "%s, but element %d differs: expected %s, got %s (largest"
+                                        + " difference anywhere %.3e)",
+                                guarantee,
+                                i,
+                                expected[i],
+                                actual[i],
+                                maxAbsDiff(expected, actual)));
             }
         }
+    }
+
+    /**
+     * Asserts that two arrays have the same shape and hold the same bits.
+     *
+     * @param expected the reference
+     * @param actual the array under test
+     * @param guarantee why the code guarantees bitwise equality on every machine
+     */
+    public static void assertSameBits(NDArray expected, NDArray actual, String guarantee) {
+        assertEquals(expected.getShape(), actual.getShape(), guarantee + ": shape");
+        assertSameBits(floats(expected), floats(actual), guarantee);
+    }
+
+    /**
+     * Absolute-only comparison, kept only until every caller states its tolerance.
+     *
+     * @param expected the reference
+     * @param actual the array under test
+     * @param tol the largest allowed absolute difference
+     * @deprecated use {@link #assertAllClose} with a tolerance derived from float32 rounding
+     */
+    @Deprecated
+    public static void assertClose(NDArray expected, NDArray actual, double tol) {
+        assertAllClose(expected, actual, 0, tol, "arrays");
+    }
+
+    /**
+     * Absolute-only comparison, kept only until every caller states its tolerance.
+     *
+     * @param expected the reference
+     * @param actual the values under test
+     * @param tol the largest allowed absolute difference
+     * @deprecated use {@link #assertAllClose} with a tolerance derived from float32 rounding
+     */
+    @Deprecated
+    public static void assertClose(float[] expected, float[] actual, double tol) {
+        assertAllClose(expected, actual, 0, tol, "arrays");
+    }
+
+    /**
+     * Kept only until every caller names what it compares.
+     *
+     * @param expected the reference
+     * @param actual the array under test
+     * @param rtol the relative tolerance
+     * @param atol the absolute tolerance
+     * @deprecated use the form that names what is compared
+     */
+    @Deprecated
+    public static void assertAllClose(NDArray expected, NDArray actual, double rtol, double atol) {
+        assertAllClose(expected, actual, rtol, atol, "arrays");
     }
 
     /**
@@ -112,5 +210,97 @@ public final class ArrayAssertions {
             worst = Math.max(worst, Math.abs((double) a[i] - b[i]));
         }
         return worst;
+    }
+
+    /**
+     * Returns the largest absolute element-wise difference of two arrays of the same shape.
+     *
+     * @param a the first array
+     * @param b the second array
+     * @return {@code max |a - b|}
+     */
+    public static double maxAbsDiff(NDArray a, NDArray b) {
+        assertEquals(a.getShape(), b.getShape(), "shape");
+        return maxAbsDiff(floats(a), floats(b));
+    }
+
+    /**
+     * Returns the largest magnitude in an array, the scale for an absolute tolerance.
+     *
+     * @param values the array
+     * @return {@code max |values[i]|}, 0 for an empty array
+     */
+    public static double maxAbs(float[] values) {
+        double worst = 0;
+        for (float value : values) {
+            worst = Math.max(worst, Math.abs(value));
+        }
+        return worst;
+    }
+
+    /**
+     * Returns the largest magnitude in an array, the scale for an absolute tolerance.
+     *
+     * @param values the array
+     * @return {@code max |values|}
+     */
+    public static double maxAbs(NDArray values) {
+        return maxAbs(floats(values));
+    }
+
+    /**
+     * Returns an array's values as float32, whatever its type.
+     *
+     * @param array the array
+     * @return its values in row-major order
+     */
+    public static float[] floats(NDArray array) {
+        return array.toType(DataType.FLOAT32, false).toFloatArray();
+    }
+
+    private static double[] toDouble(float[] values) {
+        double[] out = new double[values.length];
+        for (int i = 0; i < values.length; i++) {
+            out[i] = values[i];
+        }
+        return out;
+    }
+
+    private static void check(
+            double[] expected, float[] actual, double[] bound, String what, String rule) {
+        int worst = -1;
+        double worstRatio = 0;
+        double maxDiff = 0;
+        double maxRel = 0;
+        for (int i = 0; i < expected.length; i++) {
+            double diff = Math.abs(expected[i] - actual[i]);
+            maxDiff = Math.max(maxDiff, diff);
+            if (expected[i] != 0) {
+                maxRel = Math.max(maxRel, diff / Math.abs(expected[i]));
+            }
+            double ratio = bound[i] > 0 ? diff / bound[i] : (diff == 0 ? 0 : Double.POSITIVE_INFINITY);
+            if (!(diff <= bound[i]) && (worst < 0 || ratio > worstRatio || Double.isNaN(diff))) {
+                worst = i;
+                worstRatio = ratio;
+            }
+        }
+        if (worst >= 0) {
+            fail(
+                    String.format(
+                            Locale.ROOT,
+                            "%s: element %d differs by %.3e > %s = %.3e (%.1f x the bound):"
+                                    + " expected %s, got %s; largest difference anywhere %.3e,"
+                                    + " largest relative %.3e",
+                            what,
+                            worst,
+                            Math.abs(expected[worst] - actual[worst]),
+                            rule,
+                            bound[worst],
+                            worstRatio,
+                            expected[worst],
+                            actual[worst],
+                            maxDiff,
+                            maxRel));
+        }
     }
 }
