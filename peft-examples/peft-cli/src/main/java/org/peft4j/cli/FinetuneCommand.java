@@ -1,0 +1,374 @@
+package org.peft4j.cli;
+
+import ai.djl.ndarray.NDManager;
+
+import org.peft4j.core.PeftModel;
+import org.peft4j.train.data.Dataset;
+import org.peft4j.train.data.Example;
+import org.peft4j.train.data.ExampleEncoder;
+import org.peft4j.train.data.JsonlExamples;
+import org.peft4j.train.data.TokenizedExample;
+import org.peft4j.cli.demo.LoRADemo;
+import org.peft4j.models.llama.LlamaForCausalLM;
+import org.peft4j.models.tokenizer.LlamaTokenizer;
+import org.peft4j.train.FineTuneConfig;
+import org.peft4j.train.FineTuner;
+import org.peft4j.train.Schedule;
+import org.peft4j.train.TrainableModel;
+import org.peft4j.lora.LoRAConfig;
+import org.peft4j.lora.LoRAModel;
+import org.peft4j.parallel.Parallelism;
+import org.peft4j.parallel.comm.Communicator;
+import org.peft4j.parallel.comm.Communicators;
+import org.peft4j.prefix.PrefixConfig;
+import org.peft4j.prefix.PrefixModelForCausalLM;
+
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+import java.io.IOException;
+import java.nio.file.Path;
+import java.nio.file.Paths;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+
+/**
+ * {@code peft4j finetune}: LoRA or prefix tuning of a Llama checkpoint on JSON Lines data, with the
+ * seed's knobs. Without {@code --model} it runs the offline demo ({@link LoRADemo}).
+ */
+@Command(
+        name = "finetune",
+        mixinStandardHelpOptions = true,
+        description = {
+            "Fine-tune a Llama with LoRA or prefix tuning.",
+            "Without --model: an offline demo that pretrains a small Llama and teaches it a new"
+                    + " task with LoRA."
+        })
+public final class FinetuneCommand implements Callable<Integer> {
+
+    /** The seed's LoRA targets: every projection of a Llama layer. */
+    static final String SEED_TARGETS =
+            ".*q_proj.*,.*v_proj.*,.*k_proj.*,.*gate_proj.*,.*up_proj.*,.*o_proj.*,.*down_proj.*";
+
+    @Option(
+            names = "--method",
+            description = "lora or prefix (default: ${DEFAULT-VALUE}).",
+            defaultValue = "lora")
+    String method;
+
+    @Option(
+            names = "--model",
+            description = "Llama checkpoint directory or llama2.c .bin; none: the demo.")
+    Path model;
+
+    @Option(
+            names = "--tokenizer",
+            description = "tokenizer.json or tokenizer.bin (default: next to the model).")
+    Path tokenizer;
+
+    @Option(names = "--train", description = "Training data, JSON Lines ({src, tgt} or Alpaca).")
+    Path train;
+
+    @Option(names = "--dev", description = "Evaluation data, JSON Lines.")
+    Path dev;
+
+    @Option(
+            names = "--output",
+            description = "Output directory (default: ${DEFAULT-VALUE}).",
+            defaultValue = "target/peft4j-finetune")
+    Path output;
+
+    @Option(
+            names = "--lora-rank",
+            description = "LoRA rank r (default: ${DEFAULT-VALUE}).",
+            defaultValue = "8")
+    int loraRank;
+
+    @Option(
+            names = "--lora-alpha",
+            description = "LoRA alpha (default: ${DEFAULT-VALUE}).",
+            defaultValue = "16")
+    double loraAlpha;
+
+    @Option(
+            names = "--lora-dropout",
+            description = "LoRA dropout (default: ${DEFAULT-VALUE}).",
+            defaultValue = "0")
+    double loraDropout;
+
+    @Option(
+            names = "--target-modules",
+            description = "Comma-separated LoRA targets (default: the seed's seven regexes).",
+            defaultValue = SEED_TARGETS)
+    String targetModules;
+
+    @Option(names = "--rslora", description = "Rank-stabilised LoRA scaling alpha / sqrt(r).")
+    boolean rslora;
+
+    @Option(
+            names = "--num-prefix-tokens",
+            description = "Prefix tokens (default: ${DEFAULT-VALUE}).",
+            defaultValue = "16")
+    int numPrefixTokens;
+
+    @Option(
+            names = "--prefix-projection",
+            description = "Put the prefix through Linear-Tanh-Linear.")
+    boolean prefixProjection;
+
+    @Option(
+            names = "--prefix-projection-hidden-size",
+            description = "The projection's inner width (default: ${DEFAULT-VALUE}).",
+            defaultValue = "256")
+    int prefixProjectionHiddenSize;
+
+    @Option(
+            names = "--learning-rate",
+            description = "Peak learning rate (default: 3e-4 for LoRA, 3e-2 for prefix).")
+    Double learningRate;
+
+    @Option(
+            names = "--epochs",
+            description = "Passes over the data (default: ${DEFAULT-VALUE}).",
+            defaultValue = "3")
+    int epochs;
+
+    @Option(
+            names = "--max-steps",
+            description = "Steps; overrides --epochs (default: off).",
+            defaultValue = "0")
+    int maxSteps;
+
+    @Option(
+            names = "--batch-size",
+            description = "Examples per forward pass (default: ${DEFAULT-VALUE}).",
+            defaultValue = "8")
+    int batchSize;
+
+    @Option(
+            names = "--gradient-accumulation-steps",
+            description = "Micro-batches per update (default: ${DEFAULT-VALUE}).",
+            defaultValue = "1")
+    int accumulation;
+
+    @Option(
+            names = "--src-length",
+            description = "Most source tokens, cut on the left (default: ${DEFAULT-VALUE}).",
+            defaultValue = "1024")
+    int srcLength;
+
+    @Option(
+            names = "--max-length",
+            description = "Most tokens of an example (default: ${DEFAULT-VALUE}).",
+            defaultValue = "2048")
+    int maxLength;
+
+    @Option(
+            names = "--warmup-steps",
+            description = "Warmup steps (default: ${DEFAULT-VALUE}).",
+            defaultValue = "0")
+    int warmupSteps;
+
+    @Option(
+            names = "--lr-scheduler",
+            description = "linear, cosine or constant (default: ${DEFAULT-VALUE}).",
+            defaultValue = "linear")
+    String scheduler;
+
+    @Option(
+            names = "--max-grad-norm",
+            description = "Global gradient-norm clip; 0 is off (default: ${DEFAULT-VALUE}).",
+            defaultValue = "1.0")
+    double maxGradNorm;
+
+    @Option(
+            names = "--weight-decay",
+            description = "AdamW weight decay (default: ${DEFAULT-VALUE}).",
+            defaultValue = "0")
+    double weightDecay;
+
+    @Option(
+            names = "--eval-steps",
+            description = "Evaluate every N steps; 0: at the end (default: ${DEFAULT-VALUE}).",
+            defaultValue = "0")
+    int evalSteps;
+
+    @Option(
+            names = "--save-steps",
+            description = "Checkpoint every N steps; 0: none (default: ${DEFAULT-VALUE}).",
+            defaultValue = "0")
+    int saveSteps;
+
+    @Option(
+            names = "--logging-steps",
+            description = "Log every N steps (default: ${DEFAULT-VALUE}).",
+            defaultValue = "10")
+    int loggingSteps;
+
+    @Option(
+            names = "--seed",
+            description =
+                    "Seed of shuffling, initialisation and dropout (default: ${DEFAULT-VALUE}).",
+            defaultValue = "42")
+    long seed;
+
+    @Option(
+            names = "--resume",
+            arity = "0..1",
+            fallbackValue = "",
+            description =
+                    "Continue from a checkpoint (a checkpoint-N directory; alone: the newest in"
+                            + " --output).")
+    String resume;
+
+    @Option(
+            names = "--tensor-parallel-degree",
+            description =
+                    "Split the model across this many of the processes mpirun started; the rest"
+                            + " train data-parallel (default: ${DEFAULT-VALUE}).",
+            defaultValue = "1")
+    int tensorParallelDegree;
+
+    @Option(
+            names = "--skip-malformed",
+            description = "Skip and count malformed data lines instead of failing.")
+    boolean skipMalformed;
+
+    /** Creates the command; picocli calls this. */
+    public FinetuneCommand() {}
+
+    /** {@inheritDoc} */
+    @Override
+    public Integer call() throws Exception {
+        if (!"lora".equals(method) && !"prefix".equals(method)) {
+            throw new IllegalArgumentException(
+                    "--method must be lora or prefix, got \"" + method + '"');
+        }
+        if (model == null) {
+            Path dir =
+                    output.equals(Paths.get("target/peft4j-finetune"))
+                            ? Paths.get("target/peft4j-demo")
+                            : output;
+            LoRADemo.Result result = new LoRADemo(System.out, System.err).run(dir, seed);
+            System.out.printf(
+                    Locale.ROOT,
+                    "try it: java -jar peft-examples/peft-cli/target/peft4j.jar generate --model %s"
+                            + " --adapter %s --prompt \"upper: sQuArE >\"%n",
+                    result.baseModel(),
+                    result.adapter());
+            return result.after() >= 0.9 && result.before() <= 0.1 ? 0 : 1;
+        }
+        if (train == null) {
+            throw new IllegalArgumentException("--train is required with --model");
+        }
+        Communicator world = Communicators.fromEnvironment();
+        try (Parallelism layout = Parallelism.of(world, tensorParallelDegree);
+                NDManager manager = NDManager.newBaseManager();
+                LlamaTokenizer tokens =
+                        tokenizer != null
+                                ? LlamaTokenizer.load(tokenizer)
+                                : LlamaTokenizer.findNextTo(model)) {
+            ExampleEncoder encoder = new ExampleEncoder(tokens, srcLength, maxLength);
+            Dataset data =
+                    new Dataset(encode(encoder, JsonlExamples.read(train, skipMalformed)), seed);
+            List<TokenizedExample> evaluation =
+                    dev == null
+                            ? List.of()
+                            : encode(encoder, JsonlExamples.read(dev, skipMalformed));
+            LlamaForCausalLM llama =
+                    LlamaForCausalLM.fromPretrained(
+                            model, manager, layout.getTensorParallel(), false);
+            Path checkpoint =
+                    resume == null
+                            ? null
+                            : FineTuner.latestCheckpoint(
+                                    resume.isEmpty() ? output : Paths.get(resume));
+            ai.djl.engine.Engine.getInstance().setRandomSeed((int) seed);
+            PeftModel adapted =
+                    checkpoint != null ? PeftModel.fromPretrained(llama, checkpoint) : adapt(llama);
+            FineTuneConfig config =
+                    FineTuneConfig.builder()
+                            .optLearningRate(
+                                    learningRate != null
+                                            ? learningRate
+                                            : "prefix".equals(method) ? 3e-2 : 3e-4)
+                            .optEpochs(epochs)
+                            .optMaxSteps(maxSteps)
+                            .optBatchSize(batchSize)
+                            .optGradientAccumulationSteps(accumulation)
+                            .optWarmupSteps(warmupSteps)
+                            .optSchedule(Schedule.Kind.valueOf(scheduler.toUpperCase(Locale.ROOT)))
+                            .optMaxGradNorm(maxGradNorm)
+                            .optWeightDecay(weightDecay)
+                            .optEvalSteps(evalSteps)
+                            .optSaveSteps(saveSteps)
+                            .optLoggingSteps(loggingSteps)
+                            .optSeed(seed)
+                            .build();
+            FineTuner.Result result =
+                    new FineTuner(
+                                    TrainableModel.of(adapted),
+                                    config,
+                                    data,
+                                    evaluation,
+                                    output,
+                                    manager,
+                                    System.err,
+                                    layout)
+                            .run(checkpoint);
+            if (!layout.isLeader()) {
+                return 0;
+            }
+            System.out.printf(
+                    Locale.ROOT,
+                    "trained %d steps, last loss %.4f%s; adapter in %s%n",
+                    result.steps(),
+                    result.lastLoss(),
+                    result.eval() == null ? "" : "; eval " + result.eval(),
+                    output);
+        }
+        return 0;
+    }
+
+    private PeftModel adapt(LlamaForCausalLM llama) throws IOException {
+        switch (method) {
+            case "lora":
+                return new LoRAModel(
+                        llama,
+                        LoRAConfig.builder()
+                                .setTargetModules(List.of(targetModules.split(",")))
+                                .optR(loraRank)
+                                .optLoraAlpha(loraAlpha)
+                                .optLoraDropout(loraDropout)
+                                .optUseRslora(rslora)
+                                .optTensorParallelDegree(llama.getShardGroup().getDegree())
+                                .optBaseModelNameOrPath(model.toString())
+                                .optTaskType("CAUSAL_LM")
+                                .build());
+            case "prefix":
+                PrefixConfig.Builder prefix =
+                        PrefixConfig.builder()
+                                .fromModel(llama)
+                                .setNumPrefixTokens(numPrefixTokens)
+                                .optBaseModelNameOrPath(model.toString())
+                                .optTaskType("CAUSAL_LM");
+                if (prefixProjection) {
+                    prefix.optPrefixProjection(prefixProjectionHiddenSize);
+                }
+                return new PrefixModelForCausalLM(llama, prefix.build());
+            default:
+                throw new IllegalArgumentException(
+                        "--method must be lora or prefix, got \"" + method + '"');
+        }
+    }
+
+    static List<TokenizedExample> encode(ExampleEncoder encoder, List<Example> examples) {
+        List<TokenizedExample> out = new ArrayList<>(examples.size());
+        for (Example example : examples) {
+            out.add(encoder.encode(example));
+        }
+        return out;
+    }
+}

@@ -1,0 +1,357 @@
+package org.peft4j.cli.docs;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import ai.djl.Model;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.nn.Block;
+import ai.djl.training.ParameterStore;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.peft4j.core.io.SafetensorsReader;
+import org.peft4j.core.lm.CausalLMGenerator;
+import org.peft4j.core.lm.GenerationConfig;
+import org.peft4j.core.testing.Fixtures;
+import org.peft4j.train.data.Dataset;
+import org.peft4j.train.data.Example;
+import org.peft4j.train.data.ExampleEncoder;
+import org.peft4j.train.data.JsonlExamples;
+import org.peft4j.train.data.TokenizedExample;
+import org.peft4j.models.llama.LlamaConfig;
+import org.peft4j.models.llama.LlamaForCausalLM;
+import org.peft4j.models.tokenizer.LlamaTokenizer;
+import org.peft4j.cli.quickstart.LoRAQuickstart;
+import org.peft4j.train.FineTuneConfig;
+import org.peft4j.train.FineTuner;
+import org.peft4j.train.Schedule;
+import org.peft4j.train.TrainableModel;
+import org.peft4j.lora.LoRAConfig;
+import org.peft4j.lora.LoRAModel;
+import org.peft4j.parallel.TensorParallel;
+import org.peft4j.parallel.comm.Communicator;
+import org.peft4j.parallel.comm.Communicators;
+import org.peft4j.prefix.PrefixConfig;
+import org.peft4j.prefix.PrefixModelForCausalLM;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * The Java code of the README and of {@code docs/}, run. Each region between {@code // snippet:start
+ * NAME} and {@code // snippet:end NAME} is what a Markdown block marked {@code <!-- snippet: NAME
+ * -->} shows, to the character ({@link DocsCodeTest} checks); the test around it supplies the
+ * variables the docs name in prose and checks what the code did.
+ *
+ * <p>The regions are laid out as the docs show them, not as the formatter would: do not run
+ * google-java-format on this file.
+ */
+class DocSnippetsTest {
+
+    private static final int WIDTH = 16;
+    private static final int HIDDEN = 128;
+
+    @TempDir Path dir;
+    private NDManager manager;
+
+    @BeforeEach
+    void open() {
+        manager = NDManager.newBaseManager();
+    }
+
+    @AfterEach
+    void close() {
+        manager.close();
+    }
+
+    @Test
+    void readmeQuickstart() throws IOException {
+        // the quickstart's network (peft4j quickstart), two instances with the same weights
+        Block baseModel = LoRAQuickstart.network(manager);
+        Block otherBaseModel = LoRAQuickstart.network(manager);
+        LoRAQuickstart.copy(baseModel, otherBaseModel);
+        Path adapterDir = dir.resolve("lora_path");
+        NDArray x = manager.randomNormal(new Shape(8, WIDTH));
+        // snippet:start readme-quickstart
+        // 1. Describe the adapter: which Linear layers, the rank r and alpha (scaling = alpha / r).
+        //    For a Llama, the seed's regexes: .setTargetModules(".*q_proj.*", ".*v_proj.*", ...)
+        LoRAConfig config = LoRAConfig.builder()
+                .setTargetModules("0", "2", "4")
+                .optR(4)
+                .optLoraAlpha(8)
+                .optMergeWeights(true)
+                .build();
+
+        // 2. Wrap the model: matching Linear layers become LoRALinear layers sharing the base weights.
+        LoRAModel model = new LoRAModel(baseModel, config);
+
+        // 3. Train only LoRA: A and B require gradients, everything else is frozen.
+        model.markOnlyLoRAAsTrainable();
+        model.printTrainableParameters();
+        // trainable params: 2,176 || all params: 22,928 || trainable%: 9.4906
+        Model holder = Model.newInstance("lora");
+        holder.setBlock(model);            // a LoRAModel is a DJL Block: Trainer and Predictor just work
+        // ... train with holder.newTrainer(...) ...
+
+        // 4. Save in the Hugging Face PEFT format: adapter_config.json + adapter_model.safetensors.
+        model.savePretrained(adapterDir);
+
+        // 5. Load onto another instance of the base model; eval() merges (merge_weights = true).
+        LoRAModel loaded = LoRAModel.fromPretrained(otherBaseModel, adapterDir);
+        loaded.eval();
+        // snippet:end readme-quickstart
+        holder.close();
+        // r (in + out) for each of the three layers, as the comment in the block says
+        long trainable = 4L * (WIDTH + HIDDEN) + 4L * (HIDDEN + HIDDEN) + 4L * (HIDDEN + WIDTH);
+        assertEquals(2176, trainable);
+        assertEquals(trainable, model.countTrainableParameters());
+        long base = (WIDTH + 1L) * HIDDEN + (HIDDEN + 1L) * HIDDEN + (HIDDEN + 1L) * WIDTH;
+        assertEquals(22_928, base + trainable);
+        assertTrue(Files.isRegularFile(adapterDir.resolve("adapter_config.json")));
+        assertSavedEqualsLive(adapterDir, model);
+        assertArrayEquals(forward(model, x), forward(loaded, x), 1e-5f);
+    }
+
+    @Test
+    void readmeLlama() throws IOException {
+        Path modelDir = Fixtures.stories260K();
+        LoRAConfig config = LoRAConfig.builder().setTargetModules(".*q_proj.*", ".*v_proj.*").build();
+        // snippet:start readme-llama
+        LlamaForCausalLM llama = LlamaForCausalLM.fromPretrained(modelDir, manager);
+        LoRAModel model = new LoRAModel(llama, config);
+        // snippet:end readme-llama
+        long adapted =
+                model.getTrainableParameters().keySet().stream()
+                        .filter(name -> name.endsWith("lora_A"))
+                        .count();
+        assertEquals(2L * llama.getConfig().getNumHiddenLayers(), adapted);
+    }
+
+    @Test
+    void llamaLoadingAndGeneration() throws IOException {
+        Path modelDir = Fixtures.stories260K();
+        // snippet:start llama-loading
+        LlamaForCausalLM llama = LlamaForCausalLM.fromPretrained(modelDir, manager); // HF dir or .bin
+        LlamaTokenizer tokenizer = LlamaTokenizer.findNextTo(modelDir); // tokenizer.json or .bin
+        int[] ids = tokenizer.encode("Once upon a time", true, false);   // with BOS, without EOS
+        // snippet:end llama-loading
+        assertEquals(llama.getConfig().getBosTokenId(), ids[0]);
+        List<int[]> prompts = List.of(ids);
+        // snippet:start llama-generation
+        GenerationConfig config = GenerationConfig.builder()
+                .optMaxNewTokens(200).optTemperature(0.8f).optTopP(0.9f).optSeed(7)
+                .optEosTokenIds(llama.getConfig().getEosTokenIds()).build();
+        List<int[]> out = new CausalLMGenerator(llama).generate(prompts, config, manager);
+        // snippet:end llama-generation
+        List<int[]> again = new CausalLMGenerator(llama).generate(prompts, config, manager);
+        tokenizer.close();
+        assertEquals(1, out.size());
+        int[] tokens = out.get(0);
+        assertTrue(tokens.length > ids.length && tokens.length <= ids.length + 200, tokens.length + " tokens");
+        assertArrayEquals(ids, java.util.Arrays.copyOf(tokens, ids.length), "the prompt comes first");
+        assertArrayEquals(out.get(0), again.get(0), "the same seed gives the same tokens");
+    }
+
+    @Test
+    void finetuningFromJava() throws IOException {
+        Path modelDir = Fixtures.stories260K();
+        Path trainFile = dir.resolve("train.jsonl");
+        List<String> lines = new ArrayList<>();
+        for (int i = 0; i < 8; i++) {
+            lines.add("{\"src\": \"Once upon a time\", \"tgt\": \"there was a girl named Mia.\"}");
+        }
+        Files.write(trainFile, lines, StandardCharsets.UTF_8);
+        LoRAConfig loraConfig = LoRAConfig.builder().setTargetModules(".*q_proj.*", ".*v_proj.*").build();
+        Path outputDir = dir.resolve("out");
+        // snippet:start finetuning-java
+        try (NDManager manager = NDManager.newBaseManager();
+                LlamaTokenizer tokenizer = LlamaTokenizer.findNextTo(modelDir)) {
+            LlamaForCausalLM llama = LlamaForCausalLM.fromPretrained(modelDir, manager);
+            ExampleEncoder encoder = new ExampleEncoder(tokenizer, 1024, 2048);
+            List<TokenizedExample> train = new ArrayList<>();
+            for (Example example : JsonlExamples.read(trainFile, false)) {
+                train.add(encoder.encode(example));
+            }
+            LoRAModel lora = new LoRAModel(llama, loraConfig);
+            FineTuneConfig config = FineTuneConfig.builder()
+                    .optLearningRate(3e-4).optEpochs(3).optBatchSize(8).optWarmupSteps(100)
+                    .optSchedule(Schedule.Kind.COSINE).build();
+            new FineTuner(TrainableModel.of(lora), config, new Dataset(train, 42), List.of(),
+                    outputDir, manager, System.err).run(null);
+        }
+        // snippet:end finetuning-java
+        Map<?, ?> results =
+                new ObjectMapper().readValue(outputDir.resolve("train_results.json").toFile(), Map.class);
+        assertEquals(3, results.get("steps"), "3 epochs of one batch of 8");
+        assertTrue(Files.isRegularFile(outputDir.resolve("adapter_model.safetensors")));
+    }
+
+    @Test
+    void parallelLoading() throws IOException {
+        Path modelDir = Fixtures.stories260K();
+        Path adapterDir = dir.resolve("my-adapter");
+        Path outputDir = dir.resolve("out");
+        Path shardedDir = dir.resolve("out-tp");
+        try (NDManager setup = NDManager.newBaseManager()) {
+            LoRAModel adapter =
+                    new LoRAModel(
+                            LlamaForCausalLM.fromPretrained(modelDir, setup),
+                            LoRAConfig.builder().setTargetModules(".*_proj").build());
+            adapter.savePretrained(adapterDir);
+        }
+        // snippet:start parallel-loading
+        Communicator world = Communicators.fromEnvironment();   // Open MPI under mpirun, else one process
+        TensorParallel group = TensorParallel.of(world);
+        try (NDManager manager = NDManager.newBaseManager()) {
+            // every rank reads the full checkpoint and keeps its part, one tensor at a time
+            LlamaForCausalLM llama = LlamaForCausalLM.fromPretrained(modelDir, manager, group, false);
+            LoRAModel model = LoRAModel.fromPretrained(llama, adapterDir); // any adapter
+            // ... forward passes and generation as on one process; every rank sees the same logits
+            model.savePretrained(outputDir);          // merged: rank 0 writes the usual files
+            model.savePretrained(shardedDir, false);  // one file per rank
+        }
+        // snippet:end parallel-loading
+        assertEquals(1, world.getWorldSize(), "the build runs this test on one process");
+        assertSameTensors(
+                adapterDir.resolve("adapter_model.safetensors"),
+                outputDir.resolve("adapter_model.safetensors"));
+    }
+
+    @Test
+    void prefixFiveSteps() throws IOException {
+        // hidden 32, 2 layers, 4 heads of 8, 2 key/value heads
+        LlamaConfig tiny = LlamaConfig.builder().setSizes(32, 64, 2, 4, 2, 64).build();
+        LlamaForCausalLM llama = LlamaForCausalLM.random(tiny, manager, 3);
+        LlamaForCausalLM otherLlama = LlamaForCausalLM.random(tiny, manager, 3);
+        Path prefixDir = dir.resolve("prefix_path");
+        // snippet:start prefix-five-steps
+        PrefixConfig config = PrefixConfig.builder()
+                .fromModel(llama)                // layers, heads, kv heads, head size, hidden size
+                .setNumPrefixTokens(16)
+                .build();                        // .optPrefixProjection(256) for the projection
+        PrefixModelForCausalLM model = new PrefixModelForCausalLM(llama, config);
+        model.markOnlyPrefixAsTrainable();
+        model.printTrainableParameters();       // 16 * 2 * L * kvHeads * headDim trainable
+        // train: Model.setBlock(model), a Trainer, TokenCrossEntropy.loss(logits, labels)
+        model.savePretrained(prefixDir);
+        PrefixModelForCausalLM loaded = PrefixModelForCausalLM.fromPretrained(otherLlama, prefixDir);
+        // snippet:end prefix-five-steps
+        assertEquals(16L * 2 * 2 * 2 * (32 / 4), model.countTrainableParameters());
+        assertSavedEqualsLive(prefixDir, loaded);
+    }
+
+    @Test
+    void chineseGuide() throws IOException {
+        Path modelDir = Fixtures.stories260K();
+        Path loraDir = dir.resolve("lora_path");
+        Path prefixDir = dir.resolve("prefix_path");
+        // snippet:start zh-lora-config
+        // 与 PaddleNLP 示例相同的目标模块：每个整条路径都要匹配（re.fullmatch）
+        List<String> targetModules = List.of(
+                ".*q_proj.*", ".*v_proj.*", ".*k_proj.*", ".*o_proj.*",
+                ".*gate_proj.*", ".*down_proj.*", ".*up_proj.*");
+        LoRAConfig loraConfig = LoRAConfig.builder()
+                .setTargetModules(targetModules)
+                .optR(8)                    // r
+                .optLoraAlpha(16)           // lora_alpha，缩放为 alpha / r
+                .optMergeWeights(true)      // merge_weights：eval() 合并，train() 拆回
+                .build();
+        // snippet:end zh-lora-config
+        // snippet:start zh-lora-model
+        LlamaForCausalLM llama = LlamaForCausalLM.fromPretrained(modelDir, manager);
+        LoRAModel model = new LoRAModel(llama, loraConfig);  // 匹配到的 Linear 换成 LoRALinear
+        // snippet:end zh-lora-model
+        // snippet:start zh-lora-trainable
+        model.markOnlyLoRAAsTrainable();   // 只有 lora_A、lora_B 需要梯度
+        model.printTrainableParameters();  // trainable params: ... || all params: ... || trainable%: ...
+        // snippet:end zh-lora-trainable
+        // snippet:start zh-lora-save-load
+        model.savePretrained(loraDir);     // adapter_config.json + adapter_model.safetensors
+        LlamaForCausalLM base = LlamaForCausalLM.fromPretrained(modelDir, manager);
+        LoRAModel loaded = LoRAModel.fromPretrained(base, loraDir);
+        loaded.eval();                     // merge_weights 为 true 时合并进底座权重
+        // snippet:end zh-lora-save-load
+        assertSavedEqualsLive(loraDir, model);
+        // 7 projections of every layer, each r (in + out)
+        LlamaConfig sizes = llama.getConfig();
+        long hidden = sizes.getHiddenSize();
+        long kv = (long) sizes.getNumKeyValueHeads() * sizes.getHeadDim();
+        long inter = sizes.getIntermediateSize();
+        long perLayer = 8 * (2 * (hidden + hidden) + 2 * (hidden + kv) + 3 * (hidden + inter));
+        assertEquals(perLayer * sizes.getNumHiddenLayers(), model.countTrainableParameters());
+
+        // snippet:start zh-lora-parallel
+        Communicator world = Communicators.fromEnvironment();  // mpirun 下为 Open MPI，否则单进程
+        TensorParallel group = TensorParallel.of(world);      // tensor_parallel_degree = 进程数
+        LlamaForCausalLM split = LlamaForCausalLM.fromPretrained(modelDir, manager, group, false);
+        LoRAModel parallel = new LoRAModel(split, loraConfig.toBuilder()
+                .optTensorParallelDegree(group.getDegree())
+                .build());                                    // Column/RowParallelLoRALinear
+        parallel.savePretrained(loraDir.resolve("merged"), true); // merge_tensor_parallel：rank 0 写一个文件
+        // snippet:end zh-lora-parallel
+        assertEquals(model.countTrainableParameters(), parallel.countTrainableParameters());
+
+        LlamaForCausalLM otherLlama = LlamaForCausalLM.fromPretrained(modelDir, manager);
+        llama = LlamaForCausalLM.fromPretrained(modelDir, manager);
+        // snippet:start zh-prefix
+        PrefixConfig prefixConfig = PrefixConfig.builder()
+                .fromModel(llama)            // 层数、头数、kv 头数（multi_query_group_num）、隐藏维度
+                .setNumPrefixTokens(64)      // num_prefix_tokens
+                .optPrefixProjection(256)    // prefix_projection，可省略
+                .build();
+        PrefixModelForCausalLM prefixModel = new PrefixModelForCausalLM(llama, prefixConfig);
+        prefixModel.markOnlyPrefixAsTrainable();
+        prefixModel.printTrainableParameters();
+        prefixModel.savePretrained(prefixDir);  // prefix_config.json + HF 格式 adapter
+        PrefixModelForCausalLM prefixLoaded = PrefixModelForCausalLM.fromPretrained(otherLlama, prefixDir);
+        // snippet:end zh-prefix
+        assertTrue(Files.isRegularFile(prefixDir.resolve("prefix_config.json")));
+        assertEquals(prefixModel.countTrainableParameters(), prefixLoaded.countTrainableParameters());
+    }
+
+    private float[] forward(Block block, NDArray x) {
+        return block.forward(new ParameterStore(manager, false), new NDList(x), false)
+                .singletonOrThrow()
+                .toFloatArray();
+    }
+
+    /** Every tensor in the saved file equals the trainable parameter of the same count. */
+    private void assertSavedEqualsLive(Path adapterDir, org.peft4j.core.PeftModel model)
+            throws IOException {
+        try (SafetensorsReader reader =
+                SafetensorsReader.open(adapterDir.resolve("adapter_model.safetensors"))) {
+            long saved = 0;
+            for (String name : reader.getTensors().keySet()) {
+                saved += reader.read(name, manager).size();
+            }
+            assertEquals(model.countTrainableParameters(), saved, "parameters in the file");
+        }
+    }
+
+    private void assertSameTensors(Path expected, Path actual) throws IOException {
+        try (SafetensorsReader a = SafetensorsReader.open(expected);
+                SafetensorsReader b = SafetensorsReader.open(actual)) {
+            assertEquals(a.getTensors().keySet(), b.getTensors().keySet());
+            for (String name : a.getTensors().keySet()) {
+                assertArrayEquals(
+                        a.read(name, manager).toFloatArray(),
+                        b.read(name, manager).toFloatArray(),
+                        name);
+            }
+        }
+    }
+}
