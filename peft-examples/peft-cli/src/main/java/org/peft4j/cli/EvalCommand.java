@@ -3,15 +3,14 @@ package org.peft4j.cli;
 import ai.djl.ndarray.NDManager;
 import ai.djl.nn.Block;
 
-import org.peft4j.core.PeftModel;
 import org.peft4j.train.data.ExampleEncoder;
 import org.peft4j.train.data.JsonlExamples;
-import org.peft4j.models.llama.LlamaForCausalLM;
 import org.peft4j.models.tokenizer.LlamaTokenizer;
 import org.peft4j.train.Evaluator;
 import org.peft4j.train.Metrics;
 
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.nio.file.Path;
@@ -27,19 +26,12 @@ import java.util.concurrent.Callable;
         description = "Print loss, perplexity and token accuracy on a data set.")
 public final class EvalCommand implements Callable<Integer> {
 
-    @Option(names = "--model", required = true, description = "The checkpoint.")
-    Path model;
+    @Mixin ModelOptions model;
 
-    @Option(names = "--adapter", description = "An adapter directory.")
-    Path adapter;
+    @Mixin AdapterOption adapter;
 
     @Option(names = "--data", required = true, description = "JSON Lines data.")
     Path data;
-
-    @Option(
-            names = "--tokenizer",
-            description = "tokenizer.json or tokenizer.bin (default: next to the model).")
-    Path tokenizer;
 
     @Option(
             names = "--batch-size",
@@ -69,12 +61,8 @@ public final class EvalCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         try (NDManager manager = NDManager.newBaseManager();
-                LlamaTokenizer tokens =
-                        tokenizer != null
-                                ? LlamaTokenizer.load(tokenizer)
-                                : LlamaTokenizer.findNextTo(model)) {
-            LlamaForCausalLM llama = LlamaForCausalLM.fromPretrained(model, manager);
-            Block block = adapter == null ? llama : PeftModel.fromPretrained(llama, adapter);
+                LlamaTokenizer tokens = model.openTokenizer()) {
+            Block block = adapter.apply(model.load(manager));
             ExampleEncoder encoder = new ExampleEncoder(tokens, srcLength, maxLength);
             Metrics metrics =
                     Evaluator.evaluate(

@@ -23,6 +23,7 @@ import org.peft4j.parallel.comm.Communicators;
 import org.peft4j.prefix.PrefixConfig;
 import org.peft4j.prefix.PrefixModelForCausalLM;
 
+import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
@@ -58,15 +59,10 @@ public final class FinetuneCommand implements Callable<Integer> {
             defaultValue = "lora")
     String method;
 
-    @Option(
-            names = "--model",
-            description = "Llama checkpoint directory or llama2.c .bin; none: the demo.")
-    Path model;
-
-    @Option(
-            names = "--tokenizer",
-            description = "tokenizer.json or tokenizer.bin (default: next to the model).")
-    Path tokenizer;
+    // An optional group around the shared options: --model is required in the group, the group
+    // is not, so that without --model (and --tokenizer) the command runs the demo.
+    @ArgGroup(exclusive = false, multiplicity = "0..1")
+    ModelOptions model;
 
     @Option(names = "--train", description = "Training data, JSON Lines ({src, tgt} or Alpaca).")
     Path train;
@@ -266,10 +262,7 @@ public final class FinetuneCommand implements Callable<Integer> {
         Communicator world = Communicators.fromEnvironment();
         try (Parallelism layout = Parallelism.of(world, tensorParallelDegree);
                 NDManager manager = NDManager.newBaseManager();
-                LlamaTokenizer tokens =
-                        tokenizer != null
-                                ? LlamaTokenizer.load(tokenizer)
-                                : LlamaTokenizer.findNextTo(model)) {
+                LlamaTokenizer tokens = model.openTokenizer()) {
             ExampleEncoder encoder = new ExampleEncoder(tokens, srcLength, maxLength);
             Dataset data =
                     new Dataset(encode(encoder, JsonlExamples.read(train, skipMalformed)), seed);
@@ -277,9 +270,7 @@ public final class FinetuneCommand implements Callable<Integer> {
                     dev == null
                             ? List.of()
                             : encode(encoder, JsonlExamples.read(dev, skipMalformed));
-            LlamaForCausalLM llama =
-                    LlamaForCausalLM.fromPretrained(
-                            model, manager, layout.getTensorParallel(), false);
+            LlamaForCausalLM llama = model.load(manager, layout.getTensorParallel(), false);
             Path checkpoint =
                     resume == null
                             ? null
@@ -344,7 +335,7 @@ public final class FinetuneCommand implements Callable<Integer> {
                                 .optLoraDropout(loraDropout)
                                 .optUseRslora(rslora)
                                 .optTensorParallelDegree(llama.getShardGroup().getDegree())
-                                .optBaseModelNameOrPath(model.toString())
+                                .optBaseModelNameOrPath(model.path().toString())
                                 .optTaskType("CAUSAL_LM")
                                 .build());
             case "prefix":
@@ -352,7 +343,7 @@ public final class FinetuneCommand implements Callable<Integer> {
                         PrefixConfig.builder()
                                 .fromModel(llama)
                                 .setNumPrefixTokens(numPrefixTokens)
-                                .optBaseModelNameOrPath(model.toString())
+                                .optBaseModelNameOrPath(model.path().toString())
                                 .optTaskType("CAUSAL_LM");
                 if (prefixProjection) {
                     prefix.optPrefixProjection(prefixProjectionHiddenSize);

@@ -3,7 +3,6 @@ package org.peft4j.cli;
 import ai.djl.ndarray.NDManager;
 import ai.djl.nn.Block;
 
-import org.peft4j.core.PeftModel;
 import org.peft4j.core.lm.CausalLMGenerator;
 import org.peft4j.core.lm.GenerationConfig;
 import org.peft4j.models.llama.LlamaForCausalLM;
@@ -13,11 +12,11 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Path;
 import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
@@ -35,21 +34,9 @@ public final class GenerateCommand implements Callable<Integer> {
 
     private static final Logger logger = LoggerFactory.getLogger(GenerateCommand.class);
 
-    @Option(
-            names = "--model",
-            required = true,
-            description =
-                    "A Hugging Face checkpoint directory, or a llama2.c .bin file (or its"
-                            + " directory).")
-    Path model;
+    @Mixin ModelOptions model;
 
-    @Option(names = "--adapter", description = "An adapter directory saved by peft4j or HF PEFT.")
-    Path adapter;
-
-    @Option(
-            names = "--tokenizer",
-            description = "tokenizer.json or tokenizer.bin (default: found next to the model).")
-    Path tokenizer;
+    @Mixin AdapterOption adapter;
 
     @Option(names = "--prompt", description = "The prompt (default: empty, start from BOS).")
     String prompt = "";
@@ -93,13 +80,12 @@ public final class GenerateCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);
         try (NDManager manager = NDManager.newBaseManager();
-                LlamaTokenizer tokens =
-                        tokenizer != null
-                                ? LlamaTokenizer.load(tokenizer)
-                                : LlamaTokenizer.findNextTo(model)) {
-            LlamaForCausalLM llama = LlamaForCausalLM.fromPretrained(model, manager);
-            logger.info("loaded {} ({})", model, llama.getConfig());
-            Block block = withAdapter(llama);
+                LlamaTokenizer tokens = model.openTokenizer()) {
+            LlamaForCausalLM llama = model.load(manager);
+            Block block = adapter.apply(llama);
+            if (block instanceof LoRAModel) {
+                ((LoRAModel) block).merge(true); // inference at the base model's cost
+            }
             GenerationConfig config =
                     GenerationConfig.builder()
                             .optMaxNewTokens(maxNewTokens)
@@ -129,19 +115,6 @@ public final class GenerateCommand implements Callable<Integer> {
                             generated / seconds));
         }
         return 0;
-    }
-
-    private Block withAdapter(LlamaForCausalLM llama) throws java.io.IOException {
-        if (adapter == null) {
-            return llama;
-        }
-        PeftModel peft = PeftModel.fromPretrained(llama, adapter);
-        logger.info("adapter {}: {}", adapter, peft.trainableParametersSummary());
-        if (peft instanceof LoRAModel) {
-            LoRAModel lora = (LoRAModel) peft;
-            lora.merge(true); // inference at the base model's cost
-        }
-        return peft;
     }
 
     /** Prints the decoded text as it grows. */

@@ -29,6 +29,9 @@ public final class MergeCommand implements Callable<Integer> {
 
     private static final Logger logger = LoggerFactory.getLogger(MergeCommand.class);
 
+    // Its own --model and --adapter rather than the shared mixins: here the adapter is required,
+    // and the tokenizer files beside the model are copied, not opened, so --tokenizer would mean
+    // nothing. The loading is the mixins'.
     @Option(
             names = "--model",
             required = true,
@@ -51,8 +54,8 @@ public final class MergeCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         try (NDManager manager = NDManager.newBaseManager()) {
-            LlamaForCausalLM llama = LlamaForCausalLM.fromPretrained(model, manager);
-            PeftModel peft = PeftModel.fromPretrained(llama, adapter);
+            LlamaForCausalLM llama = ModelOptions.load(model, manager);
+            PeftModel peft = AdapterOption.load(llama, adapter);
             if (!(peft instanceof LoRAModel)) {
                 throw new IllegalArgumentException(
                         adapter

@@ -14,6 +14,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.nio.file.Path;
@@ -35,8 +36,7 @@ public final class StoriesCommand implements Callable<Integer> {
 
     private static final Logger logger = LoggerFactory.getLogger(StoriesCommand.class);
 
-    @Option(names = "--model", required = true, description = "The checkpoint to sample from.")
-    Path model;
+    @Mixin ModelOptions model;
 
     @Option(names = "--output", required = true, description = "The JSON Lines file to write.")
     Path output;
@@ -90,8 +90,8 @@ public final class StoriesCommand implements Callable<Integer> {
         StringBuilder lines = new StringBuilder();
         int kept = 0;
         try (NDManager manager = NDManager.newBaseManager();
-                LlamaTokenizer tokenizer = LlamaTokenizer.findNextTo(model)) {
-            LlamaForCausalLM llama = LlamaForCausalLM.fromPretrained(model, manager);
+                LlamaTokenizer tokenizer = model.openTokenizer()) {
+            LlamaForCausalLM llama = model.load(manager);
             List<int[]> prompts = new ArrayList<>();
             for (int i = 0; i < samples; i++) {
                 prompts.add(new int[] {tokenizer.getBosTokenId()});
