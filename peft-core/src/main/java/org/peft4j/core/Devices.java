@@ -20,10 +20,11 @@ import java.util.regex.Pattern;
  * }</pre>
  *
  * <p>The check matters because DJL falls back to the CPU without an error: it loads whichever
- * libtorch it finds (the CPU natives on the class path, or the build matching the CUDA runtime it
- * detects, or the CPU build when it detects none), and a CPU build simply reports no GPU. A GPU
- * asked for and not seen is therefore an error here, at once, rather than a run on the CPU that
- * looks like a slow GPU, or a libtorch error deep inside the first forward pass.
+ * libtorch it finds (the CPU natives on the class path, else the build for the CUDA runtime it
+ * detects, else the CPU build), and its default device is then the CPU. Code that names no device
+ * runs on the CPU, looking like a slow GPU; code that names a GPU that libtorch cannot use fails
+ * deep inside its first operation. Here a GPU that the engine does not see is an error at once,
+ * saying what to do.
  */
 public final class Devices {
 
@@ -31,8 +32,9 @@ public final class Devices {
     public static final String FORMS = "cpu, gpu (the first GPU) or gpu:N (N = 0, 1, ...)";
 
     /**
-     * The CUDA build that DJL 0.36's PyTorch engine can load: pytorch-jni 2.7.1-0.36.0 ships the
-     * JNI library for this flavour only, so another flavour would need a second download.
+     * The one CUDA build that DJL 0.36's PyTorch engine loads as shipped: pytorch-jni 2.7.1-0.36.0
+     * holds DJL's JNI library for {@code cpu} and {@code cu128} only, and DJL looks no further for
+     * it when that jar is on the class path (LibUtils.findJniLibrary).
      */
     static final String CUDA_FLAVOR = "cu128";
 
@@ -123,13 +125,20 @@ public final class Devices {
     /**
      * Refuses a GPU that an engine does not see.
      *
+     * <p>DJL's count ({@link Engine#getGpuCount()}) is zero unless the engine reports the {@code
+     * CUDA} capability, which the PyTorch engine does when libtorch's {@code
+     * torch::cuda::is_available()} holds: a CUDA build that finds a device. It then counts the
+     * devices through the system's CUDA runtime ({@code libcudart.so}, loaded by JNA), not through
+     * libtorch's own copy, so the two can disagree.
+     *
      * @param device a GPU
      * @param name the name it was asked for by, for the message
      * @param engine the engine's name
-     * @param cudaBuild whether the engine's native library was built with CUDA
+     * @param cudaAvailable whether the engine reports the CUDA capability
      * @param gpuCount how many GPUs the engine sees
      */
-    static void check(Device device, String name, String engine, boolean cudaBuild, int gpuCount) {
+    static void check(
+            Device device, String name, String engine, boolean cudaAvailable, int gpuCount) {
         int index = device.getDeviceId();
         if (index < 0) {
             throw new IllegalArgumentException(
@@ -153,20 +162,23 @@ public final class Devices {
                             + (gpuCount == 1 ? "gpu:0" : "gpu:0 to gpu:" + (gpuCount - 1))
                             + ", or make more GPUs visible (CUDA_VISIBLE_DEVICES)");
         }
-        if (cudaBuild) {
-            throw new IllegalStateException(
-                    asked
-                            + ": its native library is a CUDA build, but CUDA finds no device;"
-                            + " check the NVIDIA driver (nvidia-smi) and CUDA_VISIBLE_DEVICES");
-        }
         if (!"PyTorch".equals(engine)) {
             throw new IllegalStateException(
-                    asked + ": its native library is a CPU build; install the engine's CUDA build");
+                    asked + ": it reports no CUDA device; install the engine's CUDA build");
+        }
+        if (cudaAvailable) {
+            throw new IllegalStateException(
+                    asked
+                            + ": libtorch finds a CUDA device, but DJL counts GPUs through the CUDA"
+                            + " runtime libcudart.so, which it cannot load or which reports no"
+                            + " device; put the directory of a CUDA 12 libcudart.so on"
+                            + " LD_LIBRARY_PATH");
         }
         throw new IllegalStateException(
                 asked
-                        + ": DJL loaded a CPU build of libtorch. For a GPU, point DJL at a local"
-                        + " libtorch "
+                        + ": the libtorch that DJL loaded is a CPU build, or a CUDA build that"
+                        + " finds no device (check the driver: nvidia-smi). For a GPU, point DJL"
+                        + " at a local libtorch "
                         + LIBTORCH_VERSION
                         + "+"
                         + CUDA_FLAVOR

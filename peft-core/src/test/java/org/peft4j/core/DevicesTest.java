@@ -44,14 +44,14 @@ class DevicesTest {
     }
 
     @Test
-    void aCpuBuildOfLibtorchIsRefusedWithWhatToDo() {
+    void noCudaDeviceIsRefusedWithWhatToDo() {
         IllegalStateException e =
                 assertThrows(
                         IllegalStateException.class,
                         () -> Devices.check(Device.gpu(0), "gpu", "PyTorch", false, 0));
         String message = e.getMessage();
         assertTrue(message.startsWith("device gpu asked for, but the PyTorch engine sees 0 GPUs: "));
-        assertTrue(message.contains("DJL loaded a CPU build of libtorch"), message);
+        assertTrue(message.contains("a CPU build, or a CUDA build that finds no device"), message);
         assertTrue(message.contains("libtorch 2.7.1+cu128"), message);
         assertTrue(message.contains("PYTORCH_LIBRARY_PATH=<libtorch>/lib"), message);
         assertTrue(message.contains("PYTORCH_VERSION=2.7.1"), message);
@@ -62,15 +62,16 @@ class DevicesTest {
     }
 
     @Test
-    void aCudaBuildThatSeesNoDeviceIsRefusedNamingTheDriver() {
+    void aDeviceThatLibtorchSeesButDjlDoesNotCountIsRefusedNamingLibcudart() {
         IllegalStateException e =
                 assertThrows(
                         IllegalStateException.class,
                         () -> Devices.check(Device.gpu(0), "gpu:0", "PyTorch", true, 0));
         assertEquals(
-                "device gpu:0 asked for, but the PyTorch engine sees 0 GPUs: its native library is"
-                        + " a CUDA build, but CUDA finds no device; check the NVIDIA driver"
-                        + " (nvidia-smi) and CUDA_VISIBLE_DEVICES",
+                "device gpu:0 asked for, but the PyTorch engine sees 0 GPUs: libtorch finds a CUDA"
+                        + " device, but DJL counts GPUs through the CUDA runtime libcudart.so,"
+                        + " which it cannot load or which reports no device; put the directory of"
+                        + " a CUDA 12 libcudart.so on LD_LIBRARY_PATH",
                 e.getMessage());
     }
 
@@ -110,7 +111,10 @@ class DevicesTest {
                 assertThrows(
                         IllegalStateException.class,
                         () -> Devices.check(Device.gpu(0), "gpu", "OnnxRuntime", false, 0));
-        assertTrue(e.getMessage().endsWith("install the engine's CUDA build"), e.getMessage());
+        assertEquals(
+                "device gpu asked for, but the OnnxRuntime engine sees 0 GPUs: it reports no CUDA"
+                        + " device; install the engine's CUDA build",
+                e.getMessage());
     }
 
     @Test
