@@ -1,11 +1,14 @@
 package org.peft4j.cli;
 
+import ai.djl.Device;
+
 import com.fasterxml.jackson.databind.ObjectMapper;
 
 import org.peft4j.cli.bench.BenchConfig;
 import org.peft4j.cli.bench.Benchmark;
 
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.io.BufferedReader;
@@ -36,6 +39,8 @@ public final class BenchCommand implements Callable<Integer> {
 
     @Option(names = "--mode", description = "One mode; default: all, one JVM each.")
     String mode;
+
+    @Mixin DeviceOption device;
 
     @Option(
             names = "--config",
@@ -76,11 +81,10 @@ public final class BenchCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         BenchConfig size = BenchConfig.of(config);
+        Device on = device.resolve(); // here, not once in each of the JVMs below
         if (mode != null) {
-            System.out.println(
-                    new ObjectMapper()
-                            .writeValueAsString(
-                                    new Benchmark(size, timedSteps, warmupSteps, steps).run(mode)));
+            Benchmark benchmark = new Benchmark(size, on, timedSteps, warmupSteps, steps);
+            System.out.println(new ObjectMapper().writeValueAsString(benchmark.run(mode)));
             return 0;
         }
         int status = 0;
@@ -100,6 +104,8 @@ public final class BenchCommand implements Callable<Integer> {
                             each,
                             "--config",
                             config,
+                            "--device",
+                            device.name(),
                             "--timed-steps",
                             Integer.toString(timedSteps),
                             "--warmup-steps",

@@ -30,6 +30,8 @@ public final class EvalCommand implements Callable<Integer> {
 
     @Mixin AdapterOption adapter;
 
+    @Mixin DeviceOption device;
+
     @Option(names = "--data", required = true, description = "JSON Lines data.")
     Path data;
 
@@ -60,7 +62,7 @@ public final class EvalCommand implements Callable<Integer> {
     /** {@inheritDoc} */
     @Override
     public Integer call() throws Exception {
-        try (NDManager manager = NDManager.newBaseManager();
+        try (NDManager manager = NDManager.newBaseManager(device.resolve());
                 LlamaTokenizer tokens = model.openTokenizer()) {
             Block block = adapter.apply(model.load(manager));
             ExampleEncoder encoder = new ExampleEncoder(tokens, srcLength, maxLength);

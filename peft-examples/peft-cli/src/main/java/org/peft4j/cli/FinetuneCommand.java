@@ -1,5 +1,6 @@
 package org.peft4j.cli;
 
+import ai.djl.Device;
 import ai.djl.ndarray.NDManager;
 
 import org.peft4j.core.PeftModel;
@@ -25,6 +26,7 @@ import org.peft4j.prefix.PrefixModelForCausalLM;
 
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.io.IOException;
@@ -63,6 +65,8 @@ public final class FinetuneCommand implements Callable<Integer> {
     // is not, so that without --model (and --tokenizer) the command runs the demo.
     @ArgGroup(exclusive = false, multiplicity = "0..1")
     ModelOptions model;
+
+    @Mixin DeviceOption device;
 
     @Option(names = "--train", description = "Training data, JSON Lines ({src, tgt} or Alpaca).")
     Path train;
@@ -242,18 +246,20 @@ public final class FinetuneCommand implements Callable<Integer> {
             throw new IllegalArgumentException(
                     "--method must be lora or prefix, got \"" + method + '"');
         }
+        Device on = device.resolve(); // before any data is read or any weight made
         if (model == null) {
             Path dir =
                     output.equals(Paths.get("target/peft4j-finetune"))
                             ? Paths.get("target/peft4j-demo")
                             : output;
-            LoRADemo.Result result = new LoRADemo(System.out, System.err).run(dir, seed);
+            LoRADemo.Result result = new LoRADemo(System.out, System.err).run(dir, seed, on);
             System.out.printf(
                     Locale.ROOT,
                     "try it: java -jar peft-examples/peft-cli/target/peft4j.jar generate --model %s"
-                            + " --adapter %s --prompt \"upper: sQuArE >\"%n",
+                            + " --adapter %s --prompt \"upper: sQuArE >\"%s%n",
                     result.baseModel(),
-                    result.adapter());
+                    result.adapter(),
+                    on.isGpu() ? " --device " + device.name() : "");
             return result.after() >= 0.9 && result.before() <= 0.1 ? 0 : 1;
         }
         if (train == null) {
@@ -261,7 +267,7 @@ public final class FinetuneCommand implements Callable<Integer> {
         }
         Communicator world = Communicators.fromEnvironment();
         try (Parallelism layout = Parallelism.of(world, tensorParallelDegree);
-                NDManager manager = NDManager.newBaseManager();
+                NDManager manager = NDManager.newBaseManager(on);
                 LlamaTokenizer tokens = model.openTokenizer()) {
             ExampleEncoder encoder = new ExampleEncoder(tokens, srcLength, maxLength);
             Dataset data =

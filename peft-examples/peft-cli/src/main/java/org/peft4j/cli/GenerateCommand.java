@@ -38,6 +38,8 @@ public final class GenerateCommand implements Callable<Integer> {
 
     @Mixin AdapterOption adapter;
 
+    @Mixin DeviceOption device;
+
     @Option(names = "--prompt", description = "The prompt (default: empty, start from BOS).")
     String prompt = "";
 
@@ -79,7 +81,7 @@ public final class GenerateCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);
-        try (NDManager manager = NDManager.newBaseManager();
+        try (NDManager manager = NDManager.newBaseManager(device.resolve());
                 LlamaTokenizer tokens = model.openTokenizer()) {
             LlamaForCausalLM llama = model.load(manager);
             Block block = adapter.apply(llama);

@@ -62,7 +62,7 @@ public final class FineTuner {
      * @param train the training data
      * @param dev the evaluation data, or an empty list
      * @param output the output directory
-     * @param manager the manager under which step arrays live
+     * @param manager the manager under which step arrays live, on the model's device
      * @param progress where the progress bar goes (standard error)
      */
     public FineTuner(
@@ -87,7 +87,7 @@ public final class FineTuner {
      * @param train the training data, the same on every rank
      * @param dev the evaluation data, or an empty list
      * @param output the output directory, shared by the ranks
-     * @param manager the manager under which step arrays live
+     * @param manager the manager under which step arrays live, on the model's device
      * @param progress where rank 0's progress bar goes
      * @param layout the run's tensor- and data-parallel groups
      */

@@ -1,5 +1,6 @@
 package org.peft4j.cli.bench;
 
+import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
@@ -13,6 +14,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 
 import org.peft4j.core.AdapterScope;
+import org.peft4j.core.Devices;
 import org.peft4j.core.PeftModel;
 import org.peft4j.core.lm.CausalLMGenerator;
 import org.peft4j.core.lm.GenerationConfig;
@@ -64,6 +66,7 @@ public final class Benchmark {
     private static final double GEMM_FLOPS = 2.0 * GEMM_SIZE * GEMM_SIZE * GEMM_SIZE;
 
     private final BenchConfig config;
+    private final Device device;
 
     /** Pairs timed at least when a mode is compared with the base model in one JVM. */
     static final int COMPARED_PAIRS = 21;
@@ -89,7 +92,7 @@ public final class Benchmark {
     private final int generationWarmup;
 
     /**
-     * Creates a benchmark.
+     * Creates a benchmark on the CPU.
      *
      * @param config the model configuration
      * @param timedSteps timed steps, at least 5
@@ -98,12 +101,38 @@ public final class Benchmark {
      *     memory after step 50 and at the end; 0 for none
      */
     public Benchmark(BenchConfig config, int timedSteps, int warmupSteps, int longSteps) {
-        this(config, timedSteps, warmupSteps, longSteps, GENERATION_WARMUP);
+        this(config, Device.cpu(), timedSteps, warmupSteps, longSteps);
     }
 
-    /** As the public constructor, with the generations' least warm-up given (for quick tests). */
+    /**
+     * Creates a benchmark on a device.
+     *
+     * @param config the model configuration
+     * @param device where the model and its inputs live; checked by the caller ({@link
+     *     org.peft4j.core.Devices#require(Device)})
+     * @param timedSteps timed steps, at least 5
+     * @param warmupSteps untimed steps first
+     * @param longSteps for the training modes: a long run of this many steps reporting resident
+     *     memory after step 50 and at the end; 0 for none
+     */
+    public Benchmark(
+            BenchConfig config, Device device, int timedSteps, int warmupSteps, int longSteps) {
+        this(config, device, timedSteps, warmupSteps, longSteps, GENERATION_WARMUP);
+    }
+
+    /** On the CPU, with the generations' least warm-up given (for quick tests). */
     Benchmark(
             BenchConfig config,
+            int timedSteps,
+            int warmupSteps,
+            int longSteps,
+            int generationWarmup) {
+        this(config, Device.cpu(), timedSteps, warmupSteps, longSteps, generationWarmup);
+    }
+
+    private Benchmark(
+            BenchConfig config,
+            Device device,
             int timedSteps,
             int warmupSteps,
             int longSteps,
@@ -112,6 +141,7 @@ public final class Benchmark {
             throw new IllegalArgumentException("time at least 5 steps, got " + timedSteps);
         }
         this.config = config;
+        this.device = device;
         this.timedSteps = timedSteps;
         this.warmupSteps = warmupSteps;
         this.longSteps = longSteps;
@@ -129,7 +159,8 @@ public final class Benchmark {
         ObjectNode out = new ObjectMapper().createObjectNode();
         out.put("mode", mode);
         out.put("config", config.name().toLowerCase(java.util.Locale.ROOT));
-        try (NDManager manager = NDManager.newBaseManager()) {
+        out.put("device", Devices.nameOf(device));
+        try (NDManager manager = NDManager.newBaseManager(device)) {
             switch (mode) {
                 case "gemm":
                     double gflops = gemm(manager);
@@ -172,7 +203,12 @@ public final class Benchmark {
             double[] times = new double[7];
             for (int i = -2; i < times.length; i++) {
                 long start = System.nanoTime();
-                a.matMul(b).close();
+                try (NDArray c = a.matMul(b)) {
+                    if (c.getDevice().isGpu()) {
+                        // CUDA returns before the product is done: reading an element waits
+                        c.getFloat(0, 0);
+                    }
+                }
                 if (i >= 0) {
                     times[i] = (System.nanoTime() - start) / 1e9;
                 }

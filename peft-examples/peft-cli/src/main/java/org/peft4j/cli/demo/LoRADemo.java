@@ -1,5 +1,6 @@
 package org.peft4j.cli.demo;
 
+import ai.djl.Device;
 import ai.djl.ndarray.NDManager;
 
 import org.peft4j.train.data.Dataset;
@@ -64,7 +65,7 @@ public final class LoRADemo {
     public record Result(double before, double after, Path baseModel, Path adapter) {}
 
     /**
-     * Runs the demo.
+     * Runs the demo on the CPU.
      *
      * @param output the output directory
      * @param seed the seed
@@ -72,11 +73,25 @@ public final class LoRADemo {
      * @throws IOException if files cannot be written
      */
     public Result run(Path output, long seed) throws IOException {
+        return run(output, seed, Device.cpu());
+    }
+
+    /**
+     * Runs the demo on a device.
+     *
+     * @param output the output directory
+     * @param seed the seed
+     * @param device where the model, the adapter and the batches live; checked by the caller
+     *     ({@link org.peft4j.core.Devices#require(Device)})
+     * @return the measurements
+     * @throws IOException if files cannot be written
+     */
+    public Result run(Path output, long seed, Device device) throws IOException {
         Path base = output.resolve("base-model");
         Path adapter = output.resolve("adapter");
         Files.createDirectories(base);
         CharVocabulary.write(base.resolve("tokenizer.bin"));
-        try (NDManager manager = NDManager.newBaseManager();
+        try (NDManager manager = NDManager.newBaseManager(device);
                 LlamaTokenizer tokenizer = LlamaTokenizer.findNextTo(base)) {
             ExampleEncoder encoder = new ExampleEncoder(tokenizer, 24, 32);
             LlamaConfig config =

@@ -130,7 +130,9 @@ public final class LlamaForCausalLM extends ReplaceableBlock implements CausalLa
      * bfloat16, all read as float32) or a llama2.c {@code .bin} file (or a directory holding one).
      *
      * @param path the checkpoint directory or file
-     * @param manager the manager that owns the weights
+     * @param manager the manager that owns the weights, which are placed on its device: {@code
+     *     NDManager.newBaseManager(Devices.resolve("gpu"))} for the first GPU ({@link
+     *     org.peft4j.core.Devices})
      * @return the model with the checkpoint's weights
      * @throws IOException if a file cannot be read, is truncated, or lacks a tensor; the message
      *     names the file and tensor
@@ -147,7 +149,7 @@ public final class LlamaForCausalLM extends ReplaceableBlock implements CausalLa
      * sense that every rank of the group calls it.
      *
      * @param path the checkpoint directory or file, as {@link #fromPretrained(Path, NDManager)}
-     * @param manager the manager that owns this rank's weights
+     * @param manager the manager that owns this rank's weights, on its device
      * @param group the tensor-parallel group
      * @param tensorParallelOutput whether each rank keeps its part of the logits rather than the
      *     gathered whole
