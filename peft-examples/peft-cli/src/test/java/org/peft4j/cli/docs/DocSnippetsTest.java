@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import ai.djl.Device;
 import ai.djl.Model;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
@@ -18,6 +19,7 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.peft4j.core.Devices;
 import org.peft4j.core.io.SafetensorsReader;
 import org.peft4j.core.lm.CausalLMGenerator;
 import org.peft4j.core.lm.GenerationConfig;
@@ -321,6 +323,37 @@ class DocSnippetsTest {
         // snippet:end zh-prefix
         assertTrue(Files.isRegularFile(prefixDir.resolve("prefix_config.json")));
         assertEquals(prefixModel.countTrainableParameters(), prefixLoaded.countTrainableParameters());
+    }
+
+    @Test
+    void gpuDevice() throws IOException {
+        Path modelDir = Fixtures.stories260K();
+        String deviceName = "cpu"; // the page's "gpu"; the build's machines have none
+        LoRAConfig loraConfig = LoRAConfig.builder().setTargetModules(".*q_proj.*", ".*v_proj.*").build();
+        List<int[]> prompts = List.of(new int[] {1});
+        GenerationConfig generationConfig = GenerationConfig.builder().optMaxNewTokens(5).build();
+        // snippet:start gpu-device
+        Device device = Devices.resolve(deviceName);              // "cpu", "gpu" or "gpu:1"
+        NDManager manager = NDManager.newBaseManager(device);     // what it creates lives on device
+        LlamaForCausalLM llama = LlamaForCausalLM.fromPretrained(modelDir, manager);
+        LoRAModel lora = new LoRAModel(llama, loraConfig);        // A and B beside the weights they adapt
+        List<int[]> out = new CausalLMGenerator(lora, llama.getNumHiddenLayers())
+                .generate(prompts, generationConfig, manager);     // batches under the same manager
+        // snippet:end gpu-device
+        try {
+            assertEquals(6, out.get(0).length, "the prompt and five tokens");
+            for (var parameter : org.peft4j.core.tree.BlockPaths.parameters(lora).entrySet()) {
+                assertEquals(device, parameter.getValue().getArray().getDevice(), parameter.getKey());
+            }
+            if (ai.djl.engine.Engine.getInstance().getGpuCount() == 0) {
+                IllegalStateException refused =
+                        org.junit.jupiter.api.Assertions.assertThrows(
+                                IllegalStateException.class, () -> Devices.resolve("gpu"));
+                assertTrue(refused.getMessage().contains("sees 0 GPUs"), refused.getMessage());
+            }
+        } finally {
+            manager.close();
+        }
     }
 
     private float[] forward(Block block, NDArray x) {
