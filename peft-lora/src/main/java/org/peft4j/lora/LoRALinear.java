@@ -56,22 +56,35 @@ public class LoRALinear extends Linear {
     private boolean enabled = true;
 
     /**
-     * Wraps the layer given to the builder.
+     * Wraps the layer given to the builder, all of whose adapter this process holds.
      *
      * @param builder the builder
      */
     protected LoRALinear(Builder builder) {
-        this(builder, units(builder.base));
+        this(builder, units(builder.base), null, null);
     }
 
     /**
-     * Wraps the layer given to the builder, whose weight has {@code outFeatures} rows: a
-     * column-parallel layer's output may be gathered to more features than its weight has rows.
+     * Wraps the layer given to the builder, which may be one rank's part of a layer split across
+     * processes: its weight then has {@code outFeatures} rows (a column-parallel layer's output may
+     * be gathered to more features than that), and {@code A} or {@code B} may be cut from the full
+     * layer's. A split matrix is drawn whole, as one process draws it, and cut ({@link
+     * Sharding#drawWholeKeepPart}): a split model starts from the adapter a single process draws
+     * from the same seed, and Kaiming's fan-in is the full layer's.
+     *
+     * <p>The shardings are values, known from the wrapped layer before this constructor runs, and
+     * the constructor calls no method a subclass could override: it only declares the parameters.
+     * {@link #initializeAdapterFromBase()} creates them after construction.
      *
      * @param builder the builder
      * @param outFeatures the rows of the wrapped weight, and of {@code B}
+     * @param shardingOfA how this layer's {@code A: [r, in]} is cut from the full layer's, or null
+     *     when it holds all of it
+     * @param shardingOfB how this layer's {@code B: [outFeatures, r]} is cut from the full layer's,
+     *     or null when it holds all of it
      */
-    protected LoRALinear(Builder builder, long outFeatures) {
+    protected LoRALinear(
+            Builder builder, long outFeatures, Sharding shardingOfA, Sharding shardingOfB) {
         super(Linear.builder().setUnits(outFeatures).optBias(hasBias(builder.base)));
         this.baseLayer = builder.base;
         this.path = builder.path;
@@ -87,18 +100,35 @@ public class LoRALinear extends Linear {
         if (bias != null) {
             parameters.put("bias", bias);
         }
-        this.loraA = addParameter(adapterParameter("lora_A", initializerA(builder.init)));
-        this.loraB = addParameter(adapterParameter("lora_B", initializerB(builder)));
-        if (weight.isInitialized()) {
-            long inFeatures = weight.getArray().getShape().get(1);
-            if (baseLayer.isInitialized()) {
-                beforeInitialize(baseLayer.getInputShapes());
-            }
-            prepareAdapter(inFeatures);
-            NDManager manager = weight.getArray().getManager();
-            loraA.initialize(manager, dtype);
-            loraB.initialize(manager, dtype);
+        this.loraA =
+                addParameter(
+                        adapterParameter("lora_A", initializerA(builder.init, r, shardingOfA)));
+        this.loraB =
+                addParameter(
+                        adapterParameter("lora_B", initializerB(builder.init, r, shardingOfB)));
+    }
+
+    /**
+     * Creates {@code A} and {@code B} at once, on the wrapped weight's manager, when that weight
+     * already exists (a loaded model), so that the layer runs without {@link #initialize}; a layer
+     * whose weight is not set yet gets them from {@code initialize} instead. Whoever constructs the
+     * layer calls this right after the constructor: {@link Builder#build()}, or the {@link
+     * AdaptableLinear#adapt} of a layer that builds its own kind. Drawing {@code A} and {@code B}
+     * there rather than in the constructor keeps the constructor free of calls into a subclass
+     * whose fields are not yet set.
+     */
+    protected final void initializeAdapterFromBase() {
+        if (!weight.isInitialized()) {
+            return;
         }
+        long inFeatures = weight.getArray().getShape().get(1);
+        if (baseLayer.isInitialized()) {
+            beforeInitialize(baseLayer.getInputShapes());
+        }
+        prepareAdapter(inFeatures);
+        NDManager manager = weight.getArray().getManager();
+        loraA.initialize(manager, dtype);
+        loraB.initialize(manager, dtype);
     }
 
     private static Parameter adapterParameter(String name, Initializer initializer) {
@@ -109,7 +139,7 @@ public class LoRALinear extends Linear {
                 .build();
     }
 
-    private Initializer initializerA(LoRAInit init) {
+    private static Initializer initializerA(LoRAInit init, int r, Sharding part) {
         Initializer whole =
                 init == LoRAInit.GAUSSIAN
                         ? new NormalInitializer(1f / r)
@@ -119,38 +149,14 @@ public class LoRALinear extends Linear {
                             float bound = (float) (1 / Math.sqrt(shape.get(1)));
                             return manager.randomUniform(-bound, bound, shape, type);
                         };
-        Sharding part = shardingOfA();
         return part == null ? whole : part.drawWholeKeepPart(whole);
     }
 
-    /**
-     * Returns how this layer's {@code A} is cut from the full layer's, or null when it holds all of
-     * it. A split {@code A} is drawn whole, as one process draws it, and cut: a split model starts
-     * from the adapter a single process draws from the same seed, and Kaiming's fan-in is the full
-     * layer's. Called while the constructor runs, before a subclass's fields are set.
-     *
-     * @return the sharding of {@code A}, or null
-     */
-    protected Sharding shardingOfA() {
-        return null;
-    }
-
-    /**
-     * Returns how this layer's {@code B} is cut from the full layer's, or null when it holds all of
-     * it; as {@link #shardingOfA()}, for the random initialisation of {@code B}.
-     *
-     * @return the sharding of {@code B}, or null
-     */
-    protected Sharding shardingOfB() {
-        return null;
-    }
-
-    private Initializer initializerB(Builder builder) {
-        if (builder.init != LoRAInit.RANDOM) {
+    private static Initializer initializerB(LoRAInit init, int r, Sharding part) {
+        if (init != LoRAInit.RANDOM) {
             return Initializer.ZEROS;
         }
-        Initializer whole = new UniformInitializer((float) (1 / Math.sqrt(builder.r)));
-        Sharding part = shardingOfB();
+        Initializer whole = new UniformInitializer((float) (1 / Math.sqrt(r)));
         return part == null ? whole : part.drawWholeKeepPart(whole);
     }
 
@@ -594,7 +600,9 @@ public class LoRALinear extends Linear {
             if (base instanceof AdaptableLinear) {
                 return ((AdaptableLinear) base).adapt(this);
             }
-            return new LoRALinear(this);
+            LoRALinear layer = new LoRALinear(this);
+            layer.initializeAdapterFromBase();
+            return layer;
         }
     }
 }

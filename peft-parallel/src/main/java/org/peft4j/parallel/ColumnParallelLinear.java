@@ -94,10 +94,15 @@ public class ColumnParallelLinear extends ParallelLinear {
                 : null;
     }
 
-    /** {@inheritDoc} */
+    /**
+     * {@inheritDoc}
+     *
+     * <p>A collective when this layer's weight is set: {@code A}, whole on every rank, is
+     * broadcast from rank 0, so every rank of the group adapts the same layers in the same order.
+     */
     @Override
     public LoRALinear adapt(LoRALinear.Builder builder) {
-        return new ColumnParallelLoRALinear(builder, this);
+        return ColumnParallelLoRALinear.wrap(builder, this);
     }
 
     /** {@inheritDoc} */

@@ -27,15 +27,36 @@ public class ColumnParallelLoRALinear extends ParallelLoRALinear {
     private final Sharding rows;
 
     /**
-     * Wraps a column-parallel layer; {@link ColumnParallelLinear#adapt} calls this.
+     * Wraps a column-parallel layer; {@link ColumnParallelLinear#adapt} calls this, then {@link
+     * #initializeAcrossGroup()}.
      *
      * @param builder the LoRA settings
      * @param base the layer to wrap
      */
     protected ColumnParallelLoRALinear(LoRALinear.Builder builder, ColumnParallelLinear base) {
-        super(builder, base.getLocalOutFeatures(), base.getGroup(), true);
+        this(builder, base, new AxisSharding(base.getGroup(), 0));
+    }
+
+    private ColumnParallelLoRALinear(
+            LoRALinear.Builder builder, ColumnParallelLinear base, Sharding rows) {
+        super(builder, base.getLocalOutFeatures(), base.getGroup(), null, rows);
         this.base = base;
-        this.rows = new AxisSharding(base.getGroup(), 0);
+        this.rows = rows;
+    }
+
+    /**
+     * Builds the adapted layer of a column-parallel layer, its adapter created and {@code A}
+     * broadcast if the layer's weight is set: a collective then, as {@link
+     * #initializeAcrossGroup()} is.
+     *
+     * @param builder the LoRA settings
+     * @param base the layer to wrap
+     * @return the adapted layer
+     */
+    static ColumnParallelLoRALinear wrap(LoRALinear.Builder builder, ColumnParallelLinear base) {
+        ColumnParallelLoRALinear layer = new ColumnParallelLoRALinear(builder, base);
+        layer.initializeAcrossGroup();
+        return layer;
     }
 
     /** {@inheritDoc} */
@@ -53,13 +74,6 @@ public class ColumnParallelLoRALinear extends ParallelLoRALinear {
     @Override
     public Shape[] getOutputShapes(Shape[] inputs) {
         return base.getOutputShapes(inputs);
-    }
-
-    /** {@inheritDoc} */
-    @Override
-    protected Sharding shardingOfB() {
-        // called from LoRALinear's constructor, before this class's fields are set
-        return new AxisSharding(((ColumnParallelLinear) getBaseLayer()).getGroup(), 0);
     }
 
     /** {@inheritDoc} */

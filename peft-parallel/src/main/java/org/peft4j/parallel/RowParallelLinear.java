@@ -64,10 +64,15 @@ public class RowParallelLinear extends ParallelLinear {
         return parameter == getParameters().get("weight") ? columns : null;
     }
 
-    /** {@inheritDoc} */
+    /**
+     * {@inheritDoc}
+     *
+     * <p>A collective when this layer's weight is set: {@code B}, whole on every rank, is
+     * broadcast from rank 0, so every rank of the group adapts the same layers in the same order.
+     */
     @Override
     public LoRALinear adapt(LoRALinear.Builder builder) {
-        return new RowParallelLoRALinear(builder, this);
+        return RowParallelLoRALinear.wrap(builder, this);
     }
 
     /** {@inheritDoc} */

@@ -28,21 +28,35 @@ public class RowParallelLoRALinear extends ParallelLoRALinear {
     private final Sharding columns;
 
     /**
-     * Wraps a row-parallel layer; {@link RowParallelLinear#adapt} calls this.
+     * Wraps a row-parallel layer; {@link RowParallelLinear#adapt} calls this, then {@link
+     * #initializeAcrossGroup()}.
      *
      * @param builder the LoRA settings
      * @param base the layer to wrap
      */
     protected RowParallelLoRALinear(LoRALinear.Builder builder, RowParallelLinear base) {
-        super(builder, base.getOutFeatures(), base.getGroup(), false);
-        this.columns = new AxisSharding(base.getGroup(), 1);
+        this(builder, base, new AxisSharding(base.getGroup(), 1));
     }
 
-    /** {@inheritDoc} */
-    @Override
-    protected Sharding shardingOfA() {
-        // called from LoRALinear's constructor, before this class's fields are set
-        return new AxisSharding(((RowParallelLinear) getBaseLayer()).getGroup(), 1);
+    private RowParallelLoRALinear(
+            LoRALinear.Builder builder, RowParallelLinear base, Sharding columns) {
+        super(builder, base.getOutFeatures(), base.getGroup(), columns, null);
+        this.columns = columns;
+    }
+
+    /**
+     * Builds the adapted layer of a row-parallel layer, its adapter created and {@code B}
+     * broadcast if the layer's weight is set: a collective then, as {@link
+     * #initializeAcrossGroup()} is.
+     *
+     * @param builder the LoRA settings
+     * @param base the layer to wrap
+     * @return the adapted layer
+     */
+    static RowParallelLoRALinear wrap(LoRALinear.Builder builder, RowParallelLinear base) {
+        RowParallelLoRALinear layer = new RowParallelLoRALinear(builder, base);
+        layer.initializeAcrossGroup();
+        return layer;
     }
 
     /** {@inheritDoc} */
