@@ -62,7 +62,7 @@ public abstract class PeftModel extends AbstractBlock {
      *
      * @return the base model
      */
-    public Block getBaseModel() {
+    public final Block getBaseModel() {
         return baseModel;
     }
 
@@ -106,7 +106,7 @@ public abstract class PeftModel extends AbstractBlock {
      *
      * @return an ordered, unmodifiable map; shared parameters appear once
      */
-    public Map<String, Parameter> getNamedParameters() {
+    public final Map<String, Parameter> getNamedParameters() {
         Map<String, Parameter> all = new LinkedHashMap<>(BlockPaths.parameters(baseModel));
         getAdapterBlocks()
                 .forEach(

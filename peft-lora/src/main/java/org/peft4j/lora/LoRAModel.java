@@ -100,6 +100,17 @@ public class LoRAModel extends PeftModel {
         return config.toBuilder().optTensorParallelDegree(degree).build();
     }
 
+    /**
+     * {@inheritDoc}
+     *
+     * <p>None for LoRA: its layers sit inside the base model. Final, as the methods the
+     * constructor freezes through are, so that no subclass code runs before its fields are set.
+     */
+    @Override
+    protected final Map<String, Block> getAdapterBlocks() {
+        return Collections.emptyMap();
+    }
+
     /** {@inheritDoc} */
     @Override
     public LoRAConfig getPeftConfig() {
@@ -118,9 +129,10 @@ public class LoRAModel extends PeftModel {
     /**
      * Freezes every parameter except the adapter's: {@code lora_A} and {@code lora_B} of each
      * adapted layer, the biases that {@code bias}/{@code trainable_bias} names, and the parameters
-     * whose paths match {@code trainable_modules}.
+     * whose paths match {@code trainable_modules}. Final because the constructor calls it: an
+     * override would run before its class's fields are set.
      */
-    public void markOnlyLoRAAsTrainable() {
+    public final void markOnlyLoRAAsTrainable() {
         checkNotUnloaded();
         Map<String, Parameter> trainable = adapterState();
         for (Parameter parameter : getNamedParameters().values()) {
@@ -136,7 +148,7 @@ public class LoRAModel extends PeftModel {
      *
      * @return an ordered, unmodifiable map; the saved key is {@code base_model.model.} + path
      */
-    public Map<String, Parameter> adapterState() {
+    public final Map<String, Parameter> adapterState() {
         Map<String, Parameter> state = new LinkedHashMap<>();
         for (Map.Entry<String, LoRALinear> layer : layers.entrySet()) {
             state.put(layer.getKey() + ".lora_A.weight", layer.getValue().getLoraA());

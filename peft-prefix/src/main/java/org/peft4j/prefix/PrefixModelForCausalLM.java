@@ -123,8 +123,11 @@ public class PrefixModelForCausalLM extends PeftModel implements CausalLanguageM
         return Map.of("prefix_encoder", encoder);
     }
 
-    /** Freezes the base model and makes every parameter of the prefix encoder trainable. */
-    public void markOnlyPrefixAsTrainable() {
+    /**
+     * Freezes the base model and makes every parameter of the prefix encoder trainable. Final
+     * because the constructor calls it: an override would run before its class's fields are set.
+     */
+    public final void markOnlyPrefixAsTrainable() {
         for (Parameter parameter : getBaseModel().getParameters().values()) {
             parameter.freeze(true);
         }

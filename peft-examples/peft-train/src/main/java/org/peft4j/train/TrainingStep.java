@@ -39,6 +39,7 @@ public final class TrainingStep {
     private final boolean measureAccuracy;
     private final Parallelism layout;
     private final Map<String, Sharding> shardings;
+    private boolean replicasAligned;
 
     /**
      * Creates the step of a single-process run.
@@ -66,8 +67,9 @@ public final class TrainingStep {
      * segments and the backward pass run segment by segment ({@link BranchTape}); the gradients are
      * then reduced over the groups ({@link ParallelGradients}), and the loss, the target count and
      * the gradient norm are those of the global batch. With data parallelism the trainable
-     * parameters of data-parallel rank 0 are broadcast to the other replicas first, so that all
-     * start from the same adapter; every rank must therefore construct its step at the same point.
+     * parameters of data-parallel rank 0 are broadcast to the other replicas when the first step
+     * begins (in {@link #gradients}, a collective anyway), so that all start from the same adapter;
+     * the constructor itself communicates with no other rank.
      *
      * @param model what is trained; split as {@code layout}'s tensor-parallel group says
      * @param optimizer the optimizer over its trainable parameters
@@ -101,13 +103,23 @@ public final class TrainingStep {
         this.parameters = new ParameterStore(manager, false);
         this.layout = layout;
         this.shardings = Shardings.of(model.block(), model.trainableParameters());
-        if (layout.getDataParallel().getWorldSize() > 1) {
-            // replicas must start equal: an unseeded or differently seeded initialisation on one
-            // rank would otherwise train a different model there without any error
-            for (Parameter parameter : model.trainableParameters().values()) {
-                layout.getDataParallel().broadcast(parameter.getArray(), 0);
-            }
+        this.replicasAligned = layout.getDataParallel().getWorldSize() == 1;
+    }
+
+    /**
+     * Broadcasts data-parallel rank 0's trainable parameters to the other replicas, once: replicas
+     * must start equal, or an unseeded or differently seeded initialisation on one rank would train
+     * a different model there without any error. Done at the first step rather than in the
+     * constructor, so that building a step is local and the collective sits with the step's others.
+     */
+    private void alignReplicas() {
+        if (replicasAligned) {
+            return;
         }
+        for (Parameter parameter : model.trainableParameters().values()) {
+            layout.getDataParallel().broadcast(parameter.getArray(), 0);
+        }
+        replicasAligned = true;
     }
 
     /**
@@ -139,7 +151,8 @@ public final class TrainingStep {
 
     /**
      * Computes the gradients of a step and leaves them on the trainable parameters, reduced over
-     * the run's groups: those of the single-process run on the global batch.
+     * the run's groups: those of the single-process run on the global batch. A collective: every
+     * rank calls it; the first call first makes the data-parallel replicas' parameters equal.
      *
      * @param microBatches this rank's examples of each micro-batch
      * @param targets this rank's number of target tokens over all micro-batches
@@ -148,6 +161,7 @@ public final class TrainingStep {
      */
     @SuppressWarnings("try") // the scope frees every array of the pass
     public Outcome gradients(List<List<TokenizedExample>> microBatches, long targets) {
+        alignReplicas();
         Communicator data = layout.getDataParallel();
         TensorParallel group = layout.getTensorParallel();
         long globalTargets = Math.round(data.sum(targets));
