@@ -9,6 +9,8 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 
 import org.peft4j.core.config.JsonConfigReader;
 import org.peft4j.core.io.AtomicFiles;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -18,6 +20,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
+import java.util.function.IntFunction;
 import java.util.stream.Stream;
 
 /**
@@ -37,6 +40,7 @@ public abstract class PeftConfig {
     /** The config file of the Hugging Face PEFT format. */
     public static final String CONFIG_FILE = "adapter_config.json";
 
+    private static final Logger logger = LoggerFactory.getLogger(PeftConfig.class);
     private static final ObjectMapper JSON =
             new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
 
@@ -105,6 +109,45 @@ public abstract class PeftConfig {
      */
     public int getTensorParallelDegree() {
         return tensorParallelDegree;
+    }
+
+    /**
+     * Returns the config an adapter uses on a model split across {@code modelDegree}
+     * tensor-parallel ranks: {@code config} itself when its {@code tensor_parallel_degree} is
+     * {@code modelDegree}, otherwise a copy with {@code modelDegree}, and a logged warning. Every
+     * method's model ({@code LoRAModel}, {@code PrefixModelForCausalLM}) applies this one rule when
+     * it attaches an adapter.
+     *
+     * <p>The model's layout wins, as in PaddleNLP, whose LoRA and prefix models reset the config's
+     * degree to the model's with a warning. The layers that carry the adapter are the model's, split
+     * before the adapter is attached, so the model alone decides which rows, columns or key/value
+     * heads each rank's part of the adapter holds; the config's degree only records how an
+     * adapter's files are sharded. Refusing a disagreeing config would make an adapter saved on one
+     * process unusable on a split model and the other way round; following the config would split
+     * the adapter unlike its layers. The builders cannot tell a default degree of 1 from a written
+     * one, so a config built without a degree warns on a split model too: build it with the model's
+     * degree to silence that.
+     *
+     * @param config the adapter's config
+     * @param modelDegree the tensor-parallel degree of the model's split layers, 1 when none are
+     * @param withDegree makes a copy of {@code config} with another degree (its {@code toBuilder()}
+     *     with {@code optTensorParallelDegree})
+     * @param <C> the method's config type
+     * @return the config with the model's degree
+     */
+    public static <C extends PeftConfig> C forModelDegree(
+            C config, int modelDegree, IntFunction<C> withDegree) {
+        if (config.getTensorParallelDegree() == modelDegree) {
+            return config;
+        }
+        logger.warn(
+                "tensor_parallel_degree {} of the {} config disagrees with the model's {}; using {}"
+                        + " (the model's layout decides how the adapter is split)",
+                config.getTensorParallelDegree(),
+                config.getPeftType(),
+                modelDegree,
+                modelDegree);
+        return withDegree.apply(modelDegree);
     }
 
     /**

@@ -7,11 +7,10 @@ import ai.djl.nn.Parameter;
 import ai.djl.nn.core.Linear;
 
 import org.peft4j.core.AdapterScope;
+import org.peft4j.core.PeftConfig;
 import org.peft4j.core.PeftModel;
 import org.peft4j.core.parallel.Shardings;
 import org.peft4j.core.tree.BlockReplacer;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
 import java.nio.file.Path;
@@ -44,15 +43,15 @@ import java.util.Map;
  */
 public class LoRAModel extends PeftModel {
 
-    private static final Logger logger = LoggerFactory.getLogger(LoRAModel.class);
-
     private final LoRAConfig config;
     private final Map<String, LoRALinear> layers;
     private boolean training = true;
     private boolean unloaded;
 
     /**
-     * Adapts the layers of a model that the config targets.
+     * Adapts the layers of a model that the config targets. A config whose {@code
+     * tensor_parallel_degree} disagrees with the model's is replaced by a copy with the model's,
+     * with a warning ({@link PeftConfig#forModelDegree}).
      *
      * @param model the base model; initialised or not
      * @param config the adapter's config
@@ -61,7 +60,11 @@ public class LoRAModel extends PeftModel {
      */
     public LoRAModel(Block model, LoRAConfig config) {
         super(model);
-        this.config = withModelDegree(model, config);
+        this.config =
+                PeftConfig.forModelDegree(
+                        config,
+                        Shardings.degree(model),
+                        degree -> config.toBuilder().optTensorParallelDegree(degree).build());
         Map<String, Linear> targets = LoRATargets.find(model, config);
         Map<String, LoRALinear> adapted = new LinkedHashMap<>();
         for (Map.Entry<String, Linear> target : targets.entrySet()) {
@@ -79,25 +82,6 @@ public class LoRAModel extends PeftModel {
         }
         this.layers = Collections.unmodifiableMap(adapted);
         markOnlyLoRAAsTrainable();
-    }
-
-    /**
-     * Returns the config with the model's tensor-parallel degree: PaddleNLP's rule, a config whose
-     * {@code tensor_parallel_degree} disagrees with the model's is corrected, with a warning,
-     * because the model's sharded layers decide how the adapters are split.
-     */
-    private static LoRAConfig withModelDegree(Block model, LoRAConfig config) {
-        int degree = Shardings.degree(model);
-        if (config.getTensorParallelDegree() == degree) {
-            return config;
-        }
-        logger.warn(
-                "tensor_parallel_degree {} of the LoRA config disagrees with the model's {};"
-                        + " using {}",
-                config.getTensorParallelDegree(),
-                degree,
-                degree);
-        return config.toBuilder().optTensorParallelDegree(degree).build();
     }
 
     /**

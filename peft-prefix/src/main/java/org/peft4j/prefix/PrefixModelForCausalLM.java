@@ -13,11 +13,10 @@ import ai.djl.training.ParameterStore;
 import ai.djl.util.PairList;
 
 import org.peft4j.core.AdapterScope;
+import org.peft4j.core.PeftConfig;
 import org.peft4j.core.PeftModel;
 import org.peft4j.core.lm.CausalLanguageModel;
 import org.peft4j.core.parallel.ShardGroup;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
 import java.nio.file.Path;
@@ -44,8 +43,6 @@ import java.util.Map;
  */
 public class PrefixModelForCausalLM extends PeftModel implements CausalLanguageModel {
 
-    private static final Logger logger = LoggerFactory.getLogger(PrefixModelForCausalLM.class);
-
     private final CausalLanguageModel base;
     private final PrefixConfig config;
     private final PrefixEncoder encoder;
@@ -53,7 +50,9 @@ public class PrefixModelForCausalLM extends PeftModel implements CausalLanguageM
 
     /**
      * Wraps a model with a new prefix; the prefix starts random ({@code N(0, 1)}, as Hugging
-     * Face's), the base model is frozen.
+     * Face's), the base model is frozen. A config whose {@code tensor_parallel_degree} disagrees
+     * with the model's is replaced by a copy with the model's, with a warning ({@link
+     * PeftConfig#forModelDegree}).
      *
      * @param model the base model; its weights must be initialised
      * @param config the prefix config, which must fit the model
@@ -63,7 +62,11 @@ public class PrefixModelForCausalLM extends PeftModel implements CausalLanguageM
         super(model);
         config.checkFits(model);
         this.base = model;
-        this.config = withModelDegree(model, config);
+        this.config =
+                PeftConfig.forModelDegree(
+                        config,
+                        model.getShardGroup().getDegree(),
+                        degree -> config.toBuilder().optTensorParallelDegree(degree).build());
         this.encoder =
                 addChildBlock(
                         "prefix_encoder", new PrefixEncoder(this.config, model.getShardGroup()));
@@ -72,25 +75,6 @@ public class PrefixModelForCausalLM extends PeftModel implements CausalLanguageM
             encoder.initialize(manager, config.getDtype(), new Shape(1));
         }
         markOnlyPrefixAsTrainable();
-    }
-
-    /**
-     * Returns the config with the model's tensor-parallel degree: the model's split decides whose
-     * heads each rank's prefix holds, so a disagreeing {@code tensor_parallel_degree} is corrected,
-     * with a warning (PaddleNLP's rule).
-     */
-    private static PrefixConfig withModelDegree(CausalLanguageModel model, PrefixConfig config) {
-        int degree = model.getShardGroup().getDegree();
-        if (config.getTensorParallelDegree() == degree) {
-            return config;
-        }
-        logger.warn(
-                "tensor_parallel_degree {} of the prefix config disagrees with the model's {};"
-                        + " using {}",
-                config.getTensorParallelDegree(),
-                degree,
-                degree);
-        return config.toBuilder().optTensorParallelDegree(degree).build();
     }
 
     private static NDManager weightManager(Block model) {
