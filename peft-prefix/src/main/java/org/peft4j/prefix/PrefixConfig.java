@@ -1,5 +1,7 @@
 package org.peft4j.prefix;
 
+import static org.peft4j.core.config.Checks.require;
+
 import com.fasterxml.jackson.databind.node.ObjectNode;
 
 import org.peft4j.core.PeftConfig;
@@ -51,32 +53,32 @@ public final class PrefixConfig extends PeftConfig {
 
     private PrefixConfig(Builder b) {
         super(b);
-        check(b.numPrefixTokens > 0, "num_prefix_tokens must be > 0, got " + b.numPrefixTokens);
-        check(b.numHiddenLayers > 0, "num_hidden_layers must be > 0, got " + b.numHiddenLayers);
-        check(
+        require(b.numPrefixTokens > 0, "num_prefix_tokens must be > 0, got " + b.numPrefixTokens);
+        require(b.numHiddenLayers > 0, "num_hidden_layers must be > 0, got " + b.numHiddenLayers);
+        require(
                 b.numAttentionHeads > 0,
                 "num_attention_heads must be > 0, got " + b.numAttentionHeads);
-        check(b.hiddenSize > 0, "hidden_size must be > 0, got " + b.hiddenSize);
+        require(b.hiddenSize > 0, "hidden_size must be > 0, got " + b.hiddenSize);
         int kvHeads = b.numKeyValueHeads > 0 ? b.numKeyValueHeads : b.numAttentionHeads;
-        check(
+        require(
                 b.numAttentionHeads % kvHeads == 0,
                 "num_attention_heads ("
                         + b.numAttentionHeads
                         + ") must be a multiple of num_key_value_heads ("
                         + kvHeads
                         + ")");
-        check(
+        require(
                 b.headDim > 0 || b.hiddenSize % b.numAttentionHeads == 0,
                 "num_attention_heads ("
                         + b.numAttentionHeads
                         + ") must divide hidden_size ("
                         + b.hiddenSize
                         + ") unless head_dim is given");
-        check(
+        require(
                 !b.prefixProjection || b.prefixProjectionHiddenSize > 0,
                 "prefix_projection_hidden_size must be > 0 with prefix_projection, got "
                         + b.prefixProjectionHiddenSize);
-        check(
+        require(
                 b.prefixDropout >= 0 && b.prefixDropout < 1,
                 "prefix_dropout must lie in [0, 1), got " + b.prefixDropout);
         this.numPrefixTokens = b.numPrefixTokens;
@@ -88,12 +90,6 @@ public final class PrefixConfig extends PeftConfig {
         this.prefixProjection = b.prefixProjection;
         this.prefixProjectionHiddenSize = b.prefixProjectionHiddenSize;
         this.prefixDropout = b.prefixDropout;
-    }
-
-    private static void check(boolean condition, String message) {
-        if (!condition) {
-            throw new IllegalArgumentException(message);
-        }
     }
 
     /**

@@ -1,5 +1,7 @@
 package org.peft4j.train;
 
+import static org.peft4j.core.config.Checks.require;
+
 /**
  * The settings of a fine-tuning run. Immutable; built with {@link #builder()}.
  *
@@ -26,15 +28,15 @@ public final class FineTuneConfig {
     private final long seed;
 
     private FineTuneConfig(Builder b) {
-        check(b.learningRate > 0, "learning rate must be > 0, got " + b.learningRate);
-        check(b.epochs > 0 || b.maxSteps > 0, "set epochs > 0 or max steps > 0");
-        check(b.batchSize > 0, "batch size must be > 0, got " + b.batchSize);
-        check(b.gradientAccumulationSteps > 0, "gradient accumulation steps must be > 0");
-        check(b.warmupSteps >= 0, "warmup steps must be >= 0, got " + b.warmupSteps);
-        check(b.maxGradNorm >= 0, "max grad norm must be >= 0 (0: no clipping)");
-        check(b.weightDecay >= 0, "weight decay must be >= 0, got " + b.weightDecay);
-        check(b.saveTotalLimit > 0, "save total limit must be > 0");
-        check(b.adamEpsilon > 0, "AdamW epsilon must be > 0, got " + b.adamEpsilon);
+        require(b.learningRate > 0, "learning rate must be > 0, got " + b.learningRate);
+        require(b.epochs > 0 || b.maxSteps > 0, "set epochs > 0 or max steps > 0");
+        require(b.batchSize > 0, "batch size must be > 0, got " + b.batchSize);
+        require(b.gradientAccumulationSteps > 0, "gradient accumulation steps must be > 0");
+        require(b.warmupSteps >= 0, "warmup steps must be >= 0, got " + b.warmupSteps);
+        require(b.maxGradNorm >= 0, "max grad norm must be >= 0 (0: no clipping)");
+        require(b.weightDecay >= 0, "weight decay must be >= 0, got " + b.weightDecay);
+        require(b.saveTotalLimit > 0, "save total limit must be > 0");
+        require(b.adamEpsilon > 0, "AdamW epsilon must be > 0, got " + b.adamEpsilon);
         this.learningRate = b.learningRate;
         this.epochs = b.epochs;
         this.maxSteps = b.maxSteps;
@@ -50,12 +52,6 @@ public final class FineTuneConfig {
         this.saveTotalLimit = b.saveTotalLimit;
         this.loggingSteps = Math.max(1, b.loggingSteps);
         this.seed = b.seed;
-    }
-
-    private static void check(boolean condition, String message) {
-        if (!condition) {
-            throw new IllegalArgumentException(message);
-        }
     }
 
     /**

@@ -1,5 +1,7 @@
 package org.peft4j.models.llama;
 
+import static org.peft4j.core.config.Checks.require;
+
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
@@ -109,12 +111,6 @@ public final class LlamaConfig {
                         + degree
                         + "; choose a degree that divides the heads, key/value heads,"
                         + " intermediate size and vocabulary");
-    }
-
-    private static void require(boolean condition, String message) {
-        if (!condition) {
-            throw new IllegalArgumentException(message);
-        }
     }
 
     /**
