@@ -16,7 +16,7 @@ import java.util.concurrent.ConcurrentHashMap;
  * Moves bytes between files and native arrays without a copy on the Java heap.
  *
  * <p>On engines where {@link NDArray#toByteBuffer(boolean) toByteBuffer(true)} returns a view of
- * the array's own memory (DJL's PyTorch engine on the CPU does, DJL-NOTES 13), an array is
+ * the array's own memory (DJL's PyTorch engine does for a contiguous CPU tensor), an array is
  * allocated by the engine and filled through that view, so the engine owns the memory and the data
  * is copied once. Whether the view aliases is probed once per engine and device, never assumed.
  */

@@ -6,7 +6,8 @@ import ai.djl.ndarray.types.DataType;
  * The element types of the safetensors format that this library reads and writes.
  *
  * <p>{@link #BF16} is read only, and is widened to float32 on read: DJL's PyTorch engine terminates
- * the JVM on any bfloat16 array (DJL-NOTES 2), so no bfloat16 array is ever created.
+ * the JVM on any bfloat16 array (its native type switch has no bfloat16 case), so no bfloat16
+ * array is ever created.
  */
 public enum TensorDType {
     /** IEEE float32. */

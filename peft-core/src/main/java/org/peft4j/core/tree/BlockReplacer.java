@@ -17,8 +17,9 @@ import java.util.Map;
 /**
  * Swaps one block of a tree for another so that the parent's forward pass calls the new block.
  *
- * <p>DJL's {@code getChildren()} returns a copy and most composites call their children through
- * typed fields (DJL-NOTES 5 and 14), so replacing a child takes two edits: the entry of the
+ * <p>DJL's {@code getChildren()} returns a copy, and most composites call their children through
+ * typed private fields rather than that list ({@code ScaledDotProductAttentionBlock} calls its
+ * {@code Linear} projections directly), so replacing a child takes two edits: the entry of the
  * parent's children list (which parameter listing, initialisation and saving walk) and every
  * reference the forward pass follows. In order of preference:
  *

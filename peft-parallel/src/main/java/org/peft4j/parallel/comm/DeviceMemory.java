@@ -15,9 +15,10 @@ import java.nio.ByteBuffer;
 /**
  * The address of a tensor's memory on its device, for NCCL: DJL's PyTorch engine has a native call
  * that wraps {@code data_ptr()} of any contiguous tensor, CUDA included, in a direct buffer
- * (DJL-NOTES 11); its public {@code toByteBuffer} copies CUDA tensors to the host instead, so the
- * call is reached by reflection. The address is never read from Java. A non-contiguous tensor is
- * copied into contiguous memory first and written back on {@link #close()}.
+ * ({@code PyTorchLibrary.torchDirectByteBuffer}); its public {@code toByteBuffer} copies CUDA
+ * tensors to the host instead, so the call is reached by reflection. The address is never read
+ * from Java. A non-contiguous tensor is copied into contiguous memory first and written back on
+ * {@link #close()}.
  */
 final class DeviceMemory implements AutoCloseable {
 
