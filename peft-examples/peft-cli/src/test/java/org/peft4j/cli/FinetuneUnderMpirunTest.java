@@ -19,6 +19,8 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.peft4j.core.io.SafetensorsReader;
 import org.peft4j.core.testing.Fixtures;
+import org.peft4j.models.llama.LlamaConfig;
+import org.peft4j.models.llama.ParityBounds;
 import org.peft4j.train.Schedule;
 import org.peft4j.parallel.testing.MpiLauncher;
 
@@ -59,31 +61,27 @@ class FinetuneUnderMpirunTest {
     private static final String ADAPTER = "adapter_model.safetensors";
     private static final String OPTIMIZER = "optimizer.safetensors";
 
-    /** Every run's peak rate and warmup, with AdamW's moment decays as the fine-tuner sets them. */
+    /** Every run's peak rate and warmup. */
     private static final double LEARNING_RATE = 1e-2;
 
     private static final int WARMUP = 2;
-    private static final double BETA1 = 0.9;
-    private static final double BETA2 = 0.999;
+
+    /** stories260K's sizes, as its {@code config.json} gives them. */
+    private static final LlamaConfig STORIES =
+            LlamaConfig.builder().setSizes(64, 172, 5, 8, 4, 512).build();
+
+    /** The chain of sums behind a token's loss, on examples of up to 64 tokens, rank-8 LoRA. */
+    private static final int FORWARD_TERMS = ParityBounds.lossTerms(STORIES, 64, 8);
+
+    /** The chain behind one gradient element, over a batch of 4 examples of up to 64 tokens. */
+    private static final int GRADIENT_TERMS = ParityBounds.gradientTerms(STORIES, 64, 8, 4 * 64);
 
     /**
-     * The longest chain of float32 sums behind one logit of stories260K (hidden size 64, MLP 172,
-     * five layers, heads of 8, 512 tokens) on examples of up to 64 tokens with rank-8 LoRA: per
-     * layer an RMSNorm (64), a projection and its LoRA branch (64 + 8), a score (8), the softmax
-     * and the weighted sum over up to 64 positions (64 + 64), o_proj (64 + 8), an RMSNorm (64),
-     * gate or up (64 + 8) and down (172 + 8), 660 in all; then the final norm, the tied head and
-     * the log-sum-exp over the vocabulary (64 + 64 + 512).
+     * With prefix tuning attention runs over 8 more positions, and the encoder (64 to 256 to the
+     * keys and values) comes first, both ways.
      */
-    private static final int FORWARD_TERMS = 5 * 660 + 640;
-
-    /** The backward pass runs the chain back; a weight's gradient sums over 4 x 64 positions. */
-    private static final int GRADIENT_TERMS = 2 * FORWARD_TERMS + 4 * 64;
-
-    /**
-     * With prefix tuning the encoder (64 to 256 to the keys and values) comes first, both ways, and
-     * attention runs over 8 more positions in each of the five layers.
-     */
-    private static final int PREFIX_GRADIENT_TERMS = GRADIENT_TERMS + 2 * (64 + 256 + 5 * 16);
+    private static final int PREFIX_GRADIENT_TERMS =
+            ParityBounds.gradientTerms(STORIES, 64 + 8, 0, 4 * 64) + 2 * (64 + 256);
 
     /** {@code metrics.csv} prints 6 significant digits: two printed values, 1e-5 relative. */
     private static final double PRINTED = 1e-5;
@@ -296,27 +294,12 @@ class FinetuneUnderMpirunTest {
 
     /**
      * Asserts that two runs whose gradients at equal parameters differ by rounding only trained
-     * alike, and returns what was measured.
-     *
-     * <p>AdamW's update {@code lr_t m^ / (sqrt(v^) + eps)} does not depend on the size of an
-     * element's gradients, only on their signs and ratios over the steps, and is at most {@code B_t
-     * lr_t} ({@link #adamStepBound}). An element whose gradient is within rounding of zero (its
-     * terms cancelled) steps by up to {@code lr_t} in a direction the rounding picks, and the first
-     * steps do this most ({@code m^ / sqrt(v^) = +-1} at {@code t = 1}). So an element may end
-     * anywhere within {@code 2 sum_t B_t lr_t} of the other run's: the bound per element.
-     *
-     * <p>Over a whole adapter that is rare. With the gradients of a tensor spread over {@code [0,
-     * G]} and rounding errors up to {@code rho G} ({@code rho = gamma_n}, {@code n} the chain
-     * behind one gradient), an element of gradient {@code g} takes a step that differs by about
-     * {@code min(2 B_t, rho G / g) lr_t}, whose mean square over {@code g} uniform in {@code [0,
-     * G]} is about {@code 4 B_t rho lr_t^2}: the root mean square difference is at most {@code 2
-     * sqrt(rho) sum_t sqrt(B_t) lr_t}, the bound on the whole. A run that trains something else (a
-     * missing gradient reduction, another batch, another initial adapter) moves most elements by
-     * another step of about {@code lr_t} and is several times over it.
-     *
-     * <p>The losses follow from the adapters, being smooth in them: adapters {@code |d|} apart
-     * (measured) give losses within {@code |grad L| |d|}, the largest gradient norm the reference
-     * logged standing for {@code |grad L|}, plus a forward pass's rounding {@code gamma_n L}.
+     * alike, and returns what was measured: every element within {@link
+     * ParityBounds#adamElementBound} and the root mean square difference within {@link
+     * ParityBounds#adamRmsBound}, where AdamW leaves runs that differ by rounding; and the final
+     * losses within what the adapters' measured distance {@code |d|} explains, the loss being
+     * smooth in them: {@code |grad L| |d|}, with the largest gradient norm the reference logged for
+     * {@code |grad L|}, plus a forward pass's rounding {@code gamma_n L}.
      *
      * @param expected the reference run's output
      * @param actual the run under test
@@ -334,15 +317,12 @@ class FinetuneUnderMpirunTest {
             String label)
             throws IOException {
         Schedule schedule = new Schedule(Schedule.Kind.LINEAR, LEARNING_RATE, WARMUP, steps);
-        double travel = 0;
-        double rmsBound = 0;
-        double rho = gamma(gradientTerms);
-        for (int t = 1; t <= steps; t++) {
-            double stepBound = adamStepBound(t);
-            travel += stepBound * schedule.rate(t - 1);
-            rmsBound += 2 * Math.sqrt(rho * stepBound) * schedule.rate(t - 1);
+        double[] rates = new double[steps];
+        for (int t = 0; t < steps; t++) {
+            rates[t] = schedule.rate(t);
         }
-        double elementBound = 2 * travel;
+        double elementBound = ParityBounds.adamElementBound(rates);
+        double rmsBound = ParityBounds.adamRmsBound(rates, gradientTerms);
 
         double squares = 0;
         long count = 0;
@@ -361,7 +341,12 @@ class FinetuneUnderMpirunTest {
                         y,
                         0,
                         elementBound,
-                        label + ": " + name + " after " + steps + " steps, 2 sum_t B_t lr_t");
+                        label
+                                + ": "
+                                + name
+                                + " after "
+                                + steps
+                                + " steps, within 2 sum_t B_t lr_t");
                 for (int i = 0; i < x.length; i++) {
                     double d = (double) x[i] - y[i];
                     squares += d * d;
@@ -424,24 +409,6 @@ class FinetuneUnderMpirunTest {
         }
         return new Trained(
                 worst, worstAt, elementBound, rms, rmsBound, distance, diffs[0], diffs[1]);
-    }
-
-    /**
-     * The largest factor {@code |m^ / sqrt(v^)|} of AdamW's step {@code t}, whatever the gradients:
-     * with {@code m = (1 - b1) sum b1^(t-i) g_i} and {@code v = (1 - b2) sum b2^(t-i) g_i^2},
-     * Cauchy-Schwarz gives {@code |m| <= (1 - b1) sqrt(sum_k (b1^2 / b2)^k) sqrt(v / (1 - b2))};
-     * the bias corrections then give 1 at {@code t = 1} and 1.016 at {@code t = 6}. Clipping scales
-     * a step's gradient as a whole and epsilon only shrinks the step.
-     */
-    private static double adamStepBound(int t) {
-        double sum = 0;
-        for (int k = 0; k < t; k++) {
-            sum += Math.pow(BETA1 * BETA1 / BETA2, k);
-        }
-        return (1 - BETA1)
-                / (1 - Math.pow(BETA1, t))
-                * Math.sqrt((1 - Math.pow(BETA2, t)) / (1 - BETA2))
-                * Math.sqrt(sum);
     }
 
     /** What {@link #assertTrainedAlike} measured, as the PARITY line prints it. */
