@@ -18,7 +18,8 @@ import java.util.Locale;
  *       accumulate (see {@link #gamma}), never from what one CPU happened to give. BLAS libraries
  *       sum in orders that depend on the instruction set, the thread count and the buffers'
  *       alignment (MKL takes other paths on AVX2 and AVX-512), so two correct results differ in
- *       their last bits.
+ *       their last bits. {@link #assertRoundingClose} is the form for two evaluations of the
+ *       same math: {@code c} unit roundoffs of the largest magnitude, relative and absolute.
  *   <li><b>A bound per element</b> ({@link #assertWithin}): for a product against a
  *       double-precision reference, Higham's {@code |fl(x . y) - x . y| <= gamma_n sum |x_i y_i|},
  *       which holds for any summation order, FMA or not.
@@ -101,6 +102,39 @@ public final class ArrayAssertions {
             bound[i] = atol + rtol * Math.abs(expected[i]);
         }
         check(expected, actual, bound, what, atol + " + " + rtol + " |expected|");
+    }
+
+    /**
+     * Asserts that two float32 evaluations of the same math agree to rounding: {@code |actual -
+     * expected| <= c u (|expected| + max |expected|)} everywhere, that is {@link #assertAllClose}
+     * with {@code rtol = c u} and {@code atol = c u max|expected|}. The absolute part scales with
+     * the array's largest magnitude because rounding errors of sums scale with the terms summed,
+     * not with the (possibly cancelled) result. The caller justifies {@code c} from the depth of
+     * the computation and how many terms each element accumulates.
+     *
+     * @param expected the reference
+     * @param actual the values under test
+     * @param c the number of unit roundoffs allowed
+     * @param what what is compared, for the message
+     */
+    public static void assertRoundingClose(
+            float[] expected, float[] actual, double c, String what) {
+        assertAllClose(expected, actual, c * U, c * U * maxAbs(expected), what);
+    }
+
+    /**
+     * Asserts that two arrays have the same shape and agree to rounding, as {@link
+     * #assertRoundingClose(float[], float[], double, String)}.
+     *
+     * @param expected the reference
+     * @param actual the array under test
+     * @param c the number of unit roundoffs allowed
+     * @param what what is compared, for the message
+     */
+    public static void assertRoundingClose(
+            NDArray expected, NDArray actual, double c, String what) {
+        assertEquals(expected.getShape(), actual.getShape(), what + ": shape");
+        assertRoundingClose(floats(expected), floats(actual), c, what);
     }
 
     /**
@@ -242,6 +276,20 @@ public final class ArrayAssertions {
      * Returns the largest magnitude in an array, the scale for an absolute tolerance.
      *
      * @param values the array
+     * @return {@code max |values[i]|}, 0 for an empty array
+     */
+    public static double maxAbs(double[] values) {
+        double worst = 0;
+        for (double value : values) {
+            worst = Math.max(worst, Math.abs(value));
+        }
+        return worst;
+    }
+
+    /**
+     * Returns the largest magnitude in an array, the scale for an absolute tolerance.
+     *
+     * @param values the array
      * @return {@code max |values|}
      */
     public static double maxAbs(NDArray values) {
@@ -266,12 +314,37 @@ public final class ArrayAssertions {
         return out;
     }
 
+    /**
+     * Where comparisons record how much of their bound they used, if anywhere: the environment
+     * variable {@code PEFT4J_TOLERANCE_LOG} names a file to which every comparison, passed or
+     * failed, appends a line {@code what <TAB> largest |difference| / bound <TAB> largest
+     * |difference|}. For measuring tolerances on a new machine; unset, nothing is written.
+     */
+    private static final String TOLERANCE_LOG = System.getenv("PEFT4J_TOLERANCE_LOG");
+
+    static synchronized void record(String what, double used, double maxDiff) {
+        if (TOLERANCE_LOG == null || TOLERANCE_LOG.isEmpty()) {
+            return;
+        }
+        String line = String.format(Locale.ROOT, "%s\t%.4f\t%.3e%n", what, used, maxDiff);
+        try {
+            java.nio.file.Files.writeString(
+                    java.nio.file.Path.of(TOLERANCE_LOG),
+                    line,
+                    java.nio.file.StandardOpenOption.CREATE,
+                    java.nio.file.StandardOpenOption.APPEND);
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+    }
+
     private static void check(
             double[] expected, float[] actual, double[] bound, String what, String rule) {
         int worst = -1;
         double worstRatio = 0;
         double maxDiff = 0;
         double maxRel = 0;
+        double used = 0;
         for (int i = 0; i < expected.length; i++) {
             double diff = Math.abs(expected[i] - actual[i]);
             maxDiff = Math.max(maxDiff, diff);
@@ -279,11 +352,13 @@ public final class ArrayAssertions {
                 maxRel = Math.max(maxRel, diff / Math.abs(expected[i]));
             }
             double ratio = bound[i] > 0 ? diff / bound[i] : (diff == 0 ? 0 : Double.POSITIVE_INFINITY);
+            used = Math.max(used, ratio);
             if (!(diff <= bound[i]) && (worst < 0 || ratio > worstRatio || Double.isNaN(diff))) {
                 worst = i;
                 worstRatio = ratio;
             }
         }
+        record(what, used, maxDiff);
         if (worst >= 0) {
             fail(
                     String.format(
