@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.peft4j.core.testing.ArrayAssertions.assertSameBits;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
@@ -97,7 +98,10 @@ class SafetensorsTest {
             NDArray a = reader.read("a", m);
             assertEquals(new Shape(2, 2), a.getShape());
             assertEquals(DataType.FLOAT32, a.getDataType());
-            assertArrayEquals(new float[] {1f, -2f, 3.5f, 4f}, a.toFloatArray());
+            assertSameBits(
+                    new float[] {1f, -2f, 3.5f, 4f},
+                    a.toFloatArray(),
+                    "F32 is read as the file's little-endian bytes");
             assertEquals("a", a.getName());
             NDArray b = reader.read("b", m);
             assertEquals(DataType.INT64, b.getDataType());
@@ -122,7 +126,10 @@ class SafetensorsTest {
             NDArray w = reader.read("w", m);
             assertEquals(DataType.FLOAT32, w.getDataType());
             assertEquals(new Shape(2, 3), w.getShape());
-            assertArrayEquals(expected, w.toFloatArray());
+            assertSameBits(
+                    expected,
+                    w.toFloatArray(),
+                    "BF16 widens exactly: its bits become a float's upper half");
             assertEquals(1.5f, expected[0]);
         }
     }
@@ -137,8 +144,10 @@ class SafetensorsTest {
                 NDManager m = manager.newSubManager()) {
             NDArray h = reader.read("h", m);
             assertEquals(DataType.FLOAT16, h.getDataType());
-            assertArrayEquals(
-                    new float[] {1f, -2f, 0.5f}, h.toType(DataType.FLOAT32, false).toFloatArray());
+            assertSameBits(
+                    new float[] {1f, -2f, 0.5f},
+                    h.toType(DataType.FLOAT32, false).toFloatArray(),
+                    "F16 values are read as stored, and every half converts to float exactly");
         }
     }
 
@@ -180,7 +189,10 @@ class SafetensorsTest {
                 NDManager m = manager.newSubManager()) {
             NDList all = reader.readAll(m);
             assertEquals(4, all.size());
-            assertArrayEquals(new float[] {1, 2, 3, 4, 5, 6}, all.get(0).toFloatArray());
+            assertSameBits(
+                    new float[] {1, 2, 3, 4, 5, 6},
+                    all.get(0).toFloatArray(),
+                    "written and read back: the tensor's bytes, unchanged");
             assertArrayEquals(new int[] {-1, 2}, all.get(1).toIntArray());
         }
     }
