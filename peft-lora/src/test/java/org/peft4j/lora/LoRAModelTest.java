@@ -1,13 +1,16 @@
 package org.peft4j.lora;
 
-import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.peft4j.core.testing.ArrayAssertions.assertClose;
+import static org.peft4j.core.testing.ArrayAssertions.U;
+import static org.peft4j.core.testing.ArrayAssertions.assertRoundingClose;
+import static org.peft4j.core.testing.ArrayAssertions.assertSameBits;
+import static org.peft4j.core.testing.ArrayAssertions.assertWithin;
+import static org.peft4j.core.testing.ArrayAssertions.gamma;
 import static org.peft4j.core.testing.ArrayAssertions.maxAbsDiff;
 import static org.peft4j.lora.TestModels.forward;
 
@@ -68,14 +71,46 @@ class LoRAModelTest {
         }
     }
 
+    /**
+     * The MLP's output in double precision, with or without the adapters, on the parameters of a
+     * snapshot taken before any merge, and the bound of any float32 evaluation: unmerged, merged,
+     * or through the effective weight (see {@link Reference}).
+     */
+    private static Reference.Expected reference(
+            Map<String, float[]> params, NDArray x, boolean withAdapter) {
+        return Reference.mlp(
+                params, 4.0 / 2, x.toFloatArray(), (int) x.getShape().get(0), withAdapter, U);
+    }
+
+    /**
+     * DJL's encoder layer, evaluated twice on the same weights and input, gives the same math
+     * summed in possibly other orders (MKL picks its path by the buffers' alignment): about 140
+     * roundings along the deepest path (projections of 16, scores over 8 and their scale, a
+     * softmax over 5 tokens, the context, the output projection, the residual and a layer norm,
+     * then a 16 -> 32 -> 16 feed-forward block, the residual and a layer norm). The layer norms
+     * keep the terms at the outputs' size; errors of either sign add up like a random walk, 4
+     * sqrt(n) u of that size being 7 standard deviations of n independent roundings: two
+     * evaluations, 8 sqrt(140) = 95, make 128. A LoRA branch of B ~ N(0, 1) changes the outputs by
+     * more than 1e-3.
+     */
+    private static final double ENCODER_ROUNDING = 128;
+
     @Test
     void adaptedModelStartsEqualToTheBaseOnDjlBlocks() {
         SequentialBlock mlp = TestModels.mlp(manager, 1);
         NDArray x = input(6);
         float[] base = forward(mlp, manager, x).toFloatArray();
+        Reference.Expected plain = reference(TestModels.snapshot(mlp), x, false);
+        assertWithin(plain.value, base, plain.bound, "the base MLP against double precision");
         LoRAModel model = new LoRAModel(mlp, allLinear().build());
         assertEquals(Set.of("0", "2", "4"), model.getLoRALayers().keySet());
-        assertArrayEquals(base, forward(model, manager, x).toFloatArray());
+        // B = 0: the adapted network's exact output is the base network's
+        Reference.Expected withAdapter = reference(TestModels.snapshot(mlp), x, true);
+        assertWithin(
+                withAdapter.value,
+                forward(model, manager, x).toFloatArray(),
+                withAdapter.bound,
+                "the adapted MLP, B = 0, against the base network in double precision");
 
         TransformerEncoderBlock encoder = TestModels.encoder(manager, 2);
         NDArray tokens = manager.randomNormal(new Shape(2, 5, 16));
@@ -93,13 +128,21 @@ class LoRAModelTest {
                         "selfAttention.queryProjection",
                         "selfAttention.valueProjection"),
                 List.copyOf(adapted.getLoRALayers().keySet()));
-        assertArrayEquals(encoded, forward(adapted, manager, tokens).toFloatArray());
+        assertRoundingClose(
+                encoded,
+                forward(adapted, manager, tokens).toFloatArray(),
+                ENCODER_ROUNDING,
+                "the adapted encoder, B = 0, against the base encoder");
         perturb(adapted);
         assertTrue(
                 maxAbsDiff(encoded, forward(adapted, manager, tokens).toFloatArray()) > 1e-3,
                 "the encoder's typed fields call the LoRA layers");
         try (AdapterScope off = adapted.disableAdapter()) {
-            assertArrayEquals(encoded, forward(adapted, manager, tokens).toFloatArray());
+            assertRoundingClose(
+                    encoded,
+                    forward(adapted, manager, tokens).toFloatArray(),
+                    ENCODER_ROUNDING,
+                    "the disabled adapter against the base encoder");
         }
     }
 
@@ -200,7 +243,10 @@ class LoRAModelTest {
         }
         Map<String, float[]> after = TestModels.snapshot(model.getBaseModel());
         for (Map.Entry<String, float[]> entry : before.entrySet()) {
-            assertArrayEquals(entry.getValue(), after.get(entry.getKey()), entry.getKey());
+            assertSameBits(
+                    entry.getValue(),
+                    after.get(entry.getKey()),
+                    entry.getKey() + ": a frozen base parameter is never written");
         }
         for (String path : model.getTrainableParameters().keySet()) {
             assertTrue(
@@ -242,8 +288,11 @@ class LoRAModelTest {
         LoRAModel model = new LoRAModel(mlp, allLinear().optMergeWeights(true).build());
         perturb(model);
         NDArray x = input(5);
+        Map<String, float[]> params = TestModels.snapshot(mlp);
+        Reference.Expected expected = reference(params, x, true);
         float[] adapted = forward(model, manager, x).toFloatArray();
-        float[] w0 = BlockPaths.parameters(mlp).get("0.weight").getArray().toFloatArray();
+        assertWithin(expected.value, adapted, expected.bound, "unmerged");
+        float[] w0 = params.get("0.weight");
         assertTrue(model.isTraining());
         assertFalse(model.isMerged());
         model.eval();
@@ -251,19 +300,60 @@ class LoRAModelTest {
         assertTrue(
                 maxAbsDiff(w0, BlockPaths.parameters(mlp).get("0.weight").getArray().toFloatArray())
                         > 1e-4);
-        assertClose(adapted, forward(model, manager, x).toFloatArray(), 1e-5);
+        assertWithin(
+                expected.value,
+                forward(model, manager, x).toFloatArray(),
+                expected.bound,
+                "merged");
         try (AdapterScope off = model.disableAdapter()) {
             assertFalse(model.isMerged(), "a disabled adapter is not merged");
         }
         assertTrue(model.isMerged(), "closing the scope restores the merge");
         model.train();
         assertFalse(model.isMerged());
-        assertClose(w0, BlockPaths.parameters(mlp).get("0.weight").getArray().toFloatArray(), 1e-6);
-        assertClose(adapted, forward(model, manager, x).toFloatArray(), 1e-5);
+        // merge and unmerge in two scopes and a train(): each layer's W went through fl(fl(W + d)
+        // - d') twice at most, so it is back to within 2 (2 u (|W| + |d|) + 2 gamma(r + 1) |d|)
+        for (String path : List.of("0", "2", "4")) {
+            double[] delta = deltaMagnitude(params, path, 2, 4.0 / 2);
+            float[] w = params.get(path + ".weight");
+            double[] bound = new double[w.length];
+            for (int i = 0; i < w.length; i++) {
+                bound[i] = 2 * (2 * U * (Math.abs(w[i]) + delta[i]) + 2 * gamma(2 + 1) * delta[i]);
+            }
+            assertWithin(
+                    Reference.toDouble(w),
+                    BlockPaths.parameters(mlp).get(path + ".weight").getArray().toFloatArray(),
+                    bound,
+                    path + ": train() unmerges W to within rounding");
+        }
+        // W back to within its rounding adds at most the bound's order again
+        assertWithin(
+                expected.value,
+                forward(model, manager, x).toFloatArray(),
+                expected.bound(2),
+                "unmerged again");
 
         LoRAModel plain = new LoRAModel(TestModels.mlp(manager, 1), allLinear().build());
         plain.eval();
         assertFalse(plain.isMerged(), "without merge_weights eval() leaves the weights alone");
+    }
+
+    /** {@code |s| |B| |A|} of a layer of a snapshot, {@code [out, in]}. */
+    private static double[] deltaMagnitude(
+            Map<String, float[]> params, String path, int r, double s) {
+        float[] a = params.get(path + ".lora_A");
+        float[] b = params.get(path + ".lora_B");
+        int in = a.length / r;
+        int out = b.length / r;
+        double[] m = new double[out * in];
+        for (int o = 0; o < out; o++) {
+            for (int i = 0; i < in; i++) {
+                for (int k = 0; k < r; k++) {
+                    m[o * in + i] += Math.abs(s * b[o * r + k] * a[k * in + i]);
+                }
+            }
+        }
+        return m;
     }
 
     @Test
@@ -273,10 +363,11 @@ class LoRAModelTest {
                 new LoRAModel(mlp, allLinear().optR(4).optLoraAlpha(8).optUseRslora(true).build());
         perturb(model);
         LoRALinear first = model.getLoRALayers().get("0");
-        assertEquals(8 / Math.sqrt(4), first.getScaling(), 1e-12);
+        // exact: IEEE square roots are correctly rounded, sqrt(4) = 2, and 8 / 2 = 4
+        assertEquals(4.0, first.getScaling(), "alpha / sqrt(r)");
         NDArray x = input(3);
         NDArray y = forward(first, manager, x);
-        float[] expected =
+        Reference.Expected expected =
                 Reference.lora(
                         x.toFloatArray(),
                         3,
@@ -288,7 +379,8 @@ class LoRAModelTest {
                         first.getLoraB().getArray().toFloatArray(),
                         4,
                         4.0);
-        assertClose(expected, y.toFloatArray(), 1e-5);
+        assertWithin(
+                expected.value, y.toFloatArray(), expected.bound, "the branch at alpha / sqrt(r)");
     }
 
     @Test
@@ -298,12 +390,25 @@ class LoRAModelTest {
         float[] base = forward(mlp, manager, x).toFloatArray();
         LoRAModel model = new LoRAModel(mlp, allLinear().build());
         perturb(model);
+        Map<String, float[]> params = TestModels.snapshot(mlp);
+        Reference.Expected plain = reference(params, x, false);
+        Reference.Expected expected = reference(params, x, true);
+        assertWithin(plain.value, base, plain.bound, "the base MLP");
         float[] adapted = forward(model, manager, x).toFloatArray();
+        assertWithin(expected.value, adapted, expected.bound, "the adapted MLP");
         assertTrue(maxAbsDiff(base, adapted) > 1e-3);
         try (AdapterScope off = model.disableAdapter()) {
-            assertArrayEquals(base, forward(model, manager, x).toFloatArray());
+            assertWithin(
+                    plain.value,
+                    forward(model, manager, x).toFloatArray(),
+                    plain.bound,
+                    "a disabled adapter computes the base MLP");
         }
-        assertArrayEquals(adapted, forward(model, manager, x).toFloatArray());
+        assertWithin(
+                expected.value,
+                forward(model, manager, x).toFloatArray(),
+                expected.bound,
+                "the adapter enabled again");
     }
 
     @Test
@@ -311,14 +416,23 @@ class LoRAModelTest {
         LoRAModel model = new LoRAModel(TestModels.mlp(manager, 1), allLinear().build());
         perturb(model);
         NDArray x = input(5);
-        float[] adapted = forward(model, manager, x).toFloatArray();
+        Reference.Expected expected = reference(TestModels.snapshot(model.getBaseModel()), x, true);
+        assertWithin(
+                expected.value,
+                forward(model, manager, x).toFloatArray(),
+                expected.bound,
+                "unmerged");
         Block plain = model.mergeAndUnload();
         for (String path : List.of("0", "2", "4")) {
             Block block = BlockPaths.blocks(plain).get(path);
             assertSame(Linear.class, block.getClass(), path);
         }
         assertEquals(6, BlockPaths.parameters(plain).size(), "no adapter parameters left");
-        assertClose(adapted, forward(plain, manager, x).toFloatArray(), 1e-5);
+        assertWithin(
+                expected.value,
+                forward(plain, manager, x).toFloatArray(),
+                expected.bound,
+                "the unloaded model with merged weights");
         assertThrows(IllegalStateException.class, model::merge);
         // the unloaded base model initialises again without complaint (e.g. in a new Trainer)
         plain.initialize(
