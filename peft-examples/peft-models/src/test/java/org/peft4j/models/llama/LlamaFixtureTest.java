@@ -3,7 +3,10 @@ package org.peft4j.models.llama;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.peft4j.core.testing.ArrayAssertions.assertClose;
+import static org.peft4j.core.testing.ArrayAssertions.assertRoundingClose;
+import static org.peft4j.core.testing.ArrayAssertions.assertSameBits;
+import static org.peft4j.core.testing.ArrayAssertions.floats;
+import static org.peft4j.core.testing.ArrayAssertions.maxAbs;
 import static org.peft4j.core.testing.ArrayAssertions.maxAbsDiff;
 
 import ai.djl.Model;
@@ -29,6 +32,7 @@ import org.peft4j.core.lm.CausalLMGenerator;
 import org.peft4j.core.lm.CausalLMTranslator;
 import org.peft4j.core.lm.GenerationConfig;
 import org.peft4j.core.testing.Fixtures;
+import org.peft4j.core.tree.BlockPaths;
 import org.peft4j.models.tokenizer.LlamaTokenizer;
 import org.peft4j.lora.LoRAConfig;
 import org.peft4j.lora.LoRALinear;
@@ -70,8 +74,30 @@ class LlamaFixtureTest {
         return new CausalLMGenerator(model).generate(List.of(prompt), config, manager).get(0);
     }
 
-    private static NDArray logits(LlamaForCausalLM model, NDList input) {
+    private static NDArray logits(ai.djl.nn.Block model, NDList input) {
         return model.forward(new ParameterStore(manager, false), input, false).head();
+    }
+
+    private static float[] logits(ai.djl.nn.Block model, int[] tokens) {
+        return LlamaRounding.logits(model, tokens, manager);
+    }
+
+    private static void assertClearGreedyPath(
+            ai.djl.nn.Block model,
+            LlamaConfig config,
+            int[] tokens,
+            int promptLength,
+            double extra,
+            String what) {
+        LlamaRounding.assertClearGreedyPath(
+                model, config, tokens, promptLength, extra, manager, what);
+    }
+
+    /** Every parameter's values by path, in float32. */
+    private static Map<String, float[]> parameters(ai.djl.nn.Block model) {
+        Map<String, float[]> values = new LinkedHashMap<>();
+        BlockPaths.parameters(model).forEach((path, p) -> values.put(path, floats(p.getArray())));
+        return values;
     }
 
     @Test
@@ -89,39 +115,67 @@ class LlamaFixtureTest {
             assertTrue(tokenizer.decode(fromBf16).startsWith(ANCHOR));
         }
         assertEquals(201, fromHf.length);
+        // both files hold the same float32 weights, read as they are
+        Map<String, float[]> hfWeights = parameters(hf);
+        Map<String, float[]> llama2cWeights = parameters(llama2c);
+        assertEquals(hfWeights.keySet(), llama2cWeights.keySet());
+        hfWeights.forEach(
+                (path, values) ->
+                        assertSameBits(
+                                values,
+                                llama2cWeights.get(path),
+                                path + ": both formats store these float32 values"));
+        // so the same model: its greedy path is clear of rounding, and both formats follow it
+        assertClearGreedyPath(hf, hf.getConfig(), fromHf, 1, 0, "the anchor story");
         assertArrayEquals(fromHf, fromLlama2c);
-        assertNearTieDivergence(hf, fromHf, fromBf16);
 
-        NDArray ids = manager.create(Arrays.stream(fromHf).asLongStream().toArray()).reshape(1, -1);
-        float[] a = logits(hf, new NDList(ids)).toFloatArray();
-        float[] b = logits(llama2c, new NDList(ids)).toFloatArray();
-        assertClose(a, b, 1e-5);
-        float[] c = logits(bf16, new NDList(ids)).toFloatArray();
+        float[] a = logits(hf, fromHf);
+        float[] b = logits(llama2c, fromHf);
+        assertRoundingClose(
+                a,
+                b,
+                LlamaRounding.logits(hf.getConfig(), fromHf.length),
+                "the same weights from both formats");
+        float[] c = logits(bf16, fromHf);
         double bf16Diff = maxAbsDiff(a, c);
+        // bf16 keeps 8 significant bits: each weight moves by up to 2^-9 of itself, and the
+        // logits by a few times that of their magnitude (each is a sum of terms of a size
+        // comparable to the largest logit, the norms rescaling the stream in between)
         assertTrue(
-                bf16Diff > 0 && bf16Diff < 0.5,
-                "bf16 weights differ only by rounding: " + bf16Diff);
+                bf16Diff > 0 && bf16Diff < 16 * 0x1p-9 * maxAbs(a),
+                "bf16 weights differ only by rounding: " + bf16Diff + " of " + maxAbs(a));
+        assertNearTieDivergence(hf, fromHf, bf16, fromBf16);
     }
 
     /**
      * bf16 weights may change the greedy path only where the float32 model itself hesitates: the
-     * paths agree well past the anchor, and at the first difference the float32 logits of the two
-     * candidate tokens are within a small margin.
+     * paths agree well past the anchor, and at the first difference the float32 margin of its
+     * token over bf16's is no more than bf16's rounding moved those two logits there (else bf16
+     * could not have preferred the other), up to the logits' float32 rounding.
      */
-    private static void assertNearTieDivergence(LlamaForCausalLM model, int[] exact, int[] bf16) {
+    private static void assertNearTieDivergence(
+            LlamaForCausalLM model, int[] exact, LlamaForCausalLM bf16, int[] rounded) {
         int d = 0;
-        while (d < exact.length && exact[d] == bf16[d]) {
+        while (d < exact.length && exact[d] == rounded[d]) {
             d++;
         }
         assertTrue(d > 100, "bf16 path agrees for " + d + " tokens");
         if (d == exact.length) {
             return;
         }
-        long[] prefix = Arrays.stream(Arrays.copyOf(exact, d)).asLongStream().toArray();
-        NDArray last =
-                logits(model, new NDList(manager.create(prefix).reshape(1, d))).get(0, d - 1);
-        float margin = last.getFloat(exact[d]) - last.getFloat(bf16[d]);
-        assertTrue(margin >= 0 && margin < 0.05f, "float32 margin at token " + d + ": " + margin);
+        int[] prefix = Arrays.copyOf(exact, d);
+        int vocab = model.getConfig().getVocabSize();
+        float[] full = logits(model, prefix);
+        float[] half = logits(bf16, prefix);
+        int row = (d - 1) * vocab;
+        double margin = full[row + exact[d]] - full[row + rounded[d]];
+        double moved =
+                Math.abs(half[row + exact[d]] - full[row + exact[d]])
+                        + Math.abs(half[row + rounded[d]] - full[row + rounded[d]]);
+        double rounding = 2 * LlamaRounding.tolerance(model.getConfig(), d, full);
+        assertTrue(
+                margin >= -rounding && margin <= moved + rounding,
+                "float32 margin at token " + d + ": " + margin + ", bf16 moved them by " + moved);
     }
 
     @Test
@@ -143,13 +197,20 @@ class LlamaFixtureTest {
                 half.getParameters().valueAt(0).getArray().getDataType(),
                 "computed in float32");
         NDArray ids = manager.create(new long[] {1, 403, 407, 261, 378}).reshape(1, 5);
-        double diff =
-                maxAbsDiff(
-                        logits(full, new NDList(ids)).toFloatArray(),
-                        logits(half, new NDList(ids)).toFloatArray());
-        assertTrue(diff > 0 && diff < 0.05, "float16 rounding only: " + diff);
+        float[] fullLogits = logits(full, new NDList(ids)).toFloatArray();
+        double diff = maxAbsDiff(fullLogits, logits(half, new NDList(ids)).toFloatArray());
+        // float16 keeps 11 significant bits: weights move by up to 2^-12 of themselves, the
+        // logits by a few times that of their magnitude (as for bf16 above)
+        assertTrue(
+                diff > 0 && diff < 16 * 0x1p-12 * maxAbs(fullLogits),
+                "float16 rounding only: " + diff + " of " + maxAbs(fullLogits));
+        int[] expected = greedy(full, new int[] {1}, 30, true);
         int[] story = greedy(half, new int[] {1}, 30, true);
-        assertArrayEquals(greedy(full, new int[] {1}, 30, true), story);
+        // the same tokens where every margin exceeds what float16 moved the logits on this
+        // sequence (measured) plus rounding
+        double moved = maxAbsDiff(logits(full, expected), logits(half, expected));
+        assertClearGreedyPath(full, full.getConfig(), expected, 1, moved, "float32 vs float16");
+        assertArrayEquals(expected, story);
     }
 
     @Test
@@ -158,6 +219,7 @@ class LlamaFixtureTest {
         int[] prompt = {1, 403, 407, 261, 378};
         int[] cached = greedy(model, prompt, 60, true);
         int[] recomputed = greedy(model, prompt, 60, false);
+        assertClearGreedyPath(model, model.getConfig(), recomputed, prompt.length, 0, "greedy");
         assertArrayEquals(recomputed, cached);
 
         // the last step's logits through the cache equal those of the full sequence
@@ -173,7 +235,11 @@ class LlamaFixtureTest {
                         manager.ones(new Shape(1, n), DataType.INT64));
         step.addAll(out.subNDList(1).subNDList(0, 2 * model.getNumHiddenLayers()));
         NDArray last = logits(model, step);
-        assertClose(full.get(":, -1, :").toFloatArray(), last.get(":, -1, :").toFloatArray(), 1e-4);
+        assertRoundingClose(
+                full.get(":, -1, :"),
+                last.get(":, -1, :"),
+                LlamaRounding.logits(model.getConfig(), n),
+                "the last step through the cache against the full sequence");
     }
 
     @Test
@@ -189,6 +255,8 @@ class LlamaFixtureTest {
             List<int[]> batch = new CausalLMGenerator(model).generate(prompts, config, manager);
             for (int i = 0; i < prompts.size(); i++) {
                 int[] alone = greedy(model, prompts.get(i), 30, true);
+                assertClearGreedyPath(
+                        model, model.getConfig(), alone, prompts.get(i).length, 0, "row " + i);
                 assertArrayEquals(alone, batch.get(i), "row " + i);
             }
         }
@@ -199,6 +267,7 @@ class LlamaFixtureTest {
         LlamaForCausalLM llama = load(Fixtures.stories260K());
         int[] prompt = {1, 403, 407, 261, 378};
         int[] own = greedy(llama, prompt, 20, true);
+        assertClearGreedyPath(llama, llama.getConfig(), own, prompt.length, 0, "greedy");
         try (Model model = Model.newInstance("stories260K");
                 NDManager scope = manager.newSubManager()) {
             model.setBlock(llama);
@@ -260,7 +329,10 @@ class LlamaFixtureTest {
         long perLayer = 8 * ((64 + 64) + (64 + 32) + (64 + 32) + (64 + 64) + 3 * (64 + 172));
         assertEquals(5 * perLayer, model.countTrainableParameters());
         assertEquals(46_240, model.countTrainableParameters());
-        assertClose(base, logits(llama, new NDList(ids)).toFloatArray(), 1e-6);
+        // B = 0: the branches add exact zeros, the same math as the base in possibly other orders
+        double c = LlamaRounding.logits(llama.getConfig(), 5);
+        assertRoundingClose(
+                base, logits(llama, new NDList(ids)).toFloatArray(), c, "B = 0 against the base");
 
         for (LoRALinear layer : model.getLoRALayers().values()) {
             layer.getLoraB()
@@ -279,7 +351,7 @@ class LlamaFixtureTest {
                     model.forward(new ParameterStore(manager, false), new NDList(ids), false)
                             .head()
                             .toFloatArray();
-            assertClose(base, disabled, 1e-6);
+            assertRoundingClose(base, disabled, c, "disabled adapters against the base");
         }
     }
 }

@@ -3,7 +3,7 @@ package org.peft4j.models.llama;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.peft4j.core.testing.ArrayAssertions.assertClose;
+import static org.peft4j.core.testing.ArrayAssertions.assertRoundingClose;
 
 import ai.djl.Model;
 import ai.djl.inference.Predictor;
@@ -90,7 +90,11 @@ class LlamaPrefixTest {
         System.arraycopy(context, 0, all, 0, context.length);
         System.arraycopy(x, 0, all, context.length, x.length);
         NDArray expected = run(llama, new NDList(ids(all))).head().get(":, 6:, :");
-        assertClose(expected, run(model, new NDList(ids(x))).head(), 1e-4);
+        assertRoundingClose(
+                expected,
+                run(model, new NDList(ids(x))).head(),
+                LlamaRounding.logits(llama.getConfig(), all.length),
+                "the prefix against the context");
     }
 
     @Test
@@ -119,6 +123,8 @@ class LlamaPrefixTest {
                                         .build(),
                                 manager)
                         .get(0);
+        LlamaRounding.assertClearGreedyPath(
+                model, llama.getConfig(), full, 3, 0, manager, "greedy with the prefix");
         assertArrayEquals(full, cached);
     }
 
@@ -137,6 +143,14 @@ class LlamaPrefixTest {
                                 GenerationConfig.builder().optMaxNewTokens(15).build(),
                                 manager)
                         .get(0);
+        LlamaRounding.assertClearGreedyPath(
+                prefixed,
+                llama.getConfig(),
+                own,
+                prompt.length,
+                0,
+                manager,
+                "greedy with the prefix");
         try (Model model = Model.newInstance("prefixed");
                 NDManager scope = manager.newSubManager()) {
             model.setBlock(prefixed);
