@@ -2,13 +2,23 @@ package org.peft4j.cli;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.peft4j.core.testing.ArrayAssertions.maxAbsDiff;
+
+import ai.djl.ndarray.NDManager;
 
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.peft4j.core.PeftModel;
+import org.peft4j.core.lm.CausalLMGenerator;
+import org.peft4j.core.lm.GenerationConfig;
 import org.peft4j.core.testing.Fixtures;
+import org.peft4j.models.llama.LlamaForCausalLM;
+import org.peft4j.models.llama.LlamaRounding;
+import org.peft4j.models.tokenizer.LlamaTokenizer;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
@@ -16,7 +26,7 @@ import java.util.regex.Pattern;
 class FinetuneCommandTest {
 
     @Test
-    void theOfflineDemoTeachesANewTaskWithLoRA(@TempDir Path dir) {
+    void theOfflineDemoTeachesANewTaskWithLoRA(@TempDir Path dir) throws Exception {
         String[] result = CliRunner.run("finetune", "--output", dir.toString());
         assertEquals("0", result[0], result[1] + result[2]);
         Matcher m =
@@ -41,10 +51,40 @@ class FinetuneCommandTest {
                         "10");
         assertEquals("0", adapted[0], adapted[2]);
         assertEquals("upper: sQuArE > SQUARE", adapted[1].strip());
+        // greedy decoding, merged by the command: the answer is sound to compare exactly where
+        // every margin is clear of rounding, checked here on the unmerged model
+        try (NDManager manager = NDManager.newBaseManager();
+                LlamaTokenizer tokenizer = LlamaTokenizer.findNextTo(dir.resolve("base-model"))) {
+            LlamaForCausalLM llama =
+                    LlamaForCausalLM.fromPretrained(dir.resolve("base-model"), manager);
+            PeftModel lora = PeftModel.fromPretrained(llama, dir.resolve("adapter"));
+            int[] prompt = tokenizer.encode("upper: sQuArE >", true, false);
+            int[] answer = greedy(lora, llama, prompt, 10, manager);
+            assertEquals("upper: sQuArE > SQUARE", tokenizer.decode(answer).strip());
+            LlamaRounding.assertClearGreedyPath(
+                    lora, llama.getConfig(), answer, prompt.length, 0, manager, "the answer");
+        }
+    }
+
+    private static int[] greedy(
+            ai.djl.nn.Block model,
+            LlamaForCausalLM llama,
+            int[] prompt,
+            int tokens,
+            NDManager manager) {
+        GenerationConfig config =
+                GenerationConfig.builder()
+                        .optMaxNewTokens(tokens)
+                        .optEosTokenIds(llama.getConfig().getEosTokenIds())
+                        .build();
+        return new CausalLMGenerator(model, llama.getNumHiddenLayers())
+                .generate(List.of(prompt), config, manager)
+                .get(0);
     }
 
     @Test
-    void storiesTeachStories260KToCallItsHeroineMiaAndTheMergedModelAgrees(@TempDir Path dir) {
+    void storiesTeachStories260KToCallItsHeroineMiaAndTheMergedModelAgrees(@TempDir Path dir)
+            throws Exception {
         String model = Fixtures.stories260K().toString();
         Path data = dir.resolve("mia.jsonl");
         String[] stories =
@@ -112,6 +152,25 @@ class FinetuneCommandTest {
         assertTrue(Files.isRegularFile(merged.resolve("tokenizer.bin")));
         String[] fromMerged =
                 CliRunner.run("generate", "--model", merged.toString(), "--max-new-tokens", "60");
+        // The command merges the adapter in memory; the checkpoint holds it merged by "merge":
+        // both W + s B A, the products possibly summed in other orders. Greedy decoding gives the
+        // same tokens where every margin exceeds twice what separates the checkpoint's logits
+        // from the unmerged adapter's on this sequence (measured) plus rounding.
+        try (NDManager manager = NDManager.newBaseManager();
+                LlamaTokenizer tokenizer = LlamaTokenizer.findNextTo(merged)) {
+            LlamaForCausalLM folded = LlamaForCausalLM.fromPretrained(merged, manager);
+            int[] story = greedy(folded, folded, new int[] {1}, 60, manager);
+            assertEquals(tokenizer.decode(story) + System.lineSeparator(), fromMerged[1]);
+            PeftModel unmerged =
+                    PeftModel.fromPretrained(
+                            LlamaForCausalLM.fromPretrained(Path.of(model), manager), adapter);
+            double moved =
+                    maxAbsDiff(
+                            LlamaRounding.logits(folded, story, manager),
+                            LlamaRounding.logits(unmerged, story, manager));
+            LlamaRounding.assertClearGreedyPath(
+                    folded, folded.getConfig(), story, 1, moved, manager, "Mia's story");
+        }
         assertEquals(
                 withAdapter[1], fromMerged[1], "the merged checkpoint generates the same tokens");
 

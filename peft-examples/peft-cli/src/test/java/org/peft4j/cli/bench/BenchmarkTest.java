@@ -19,6 +19,15 @@ import java.io.IOException;
 class BenchmarkTest {
 
     private static final BenchConfig TINY = BenchConfig.TINY;
+
+    /**
+     * double's unit roundoff, {@code 2^-53}. The reported numbers are doubles computed from the
+     * measured time (JSON keeps them exactly); what the test derives from them again goes through
+     * a few more correctly rounded products and quotients, each within {@code 2^-53} relative,
+     * and the counts are integers, exact in double.
+     */
+    private static final double DOUBLE_U = 0x1p-53;
+
     private static final int R = 8;
 
     /** One generation of warm-up instead of forty: the test checks the keys, not the speed. */
@@ -76,9 +85,11 @@ class BenchmarkTest {
                 4.0 * matrixParameters(c)
                         + 6.0 * loraParameters(c)
                         + attentionFlops(c, TINY.sequence());
-        assertEquals(expected, flopsPerToken(out), expected * 1e-9);
+        // flops x batch x sequence / seconds / 1e9, then x 1e9 / (batch x sequence / seconds):
+        // 8 roundings
+        assertEquals(expected, flopsPerToken(out), 16 * DOUBLE_U * expected);
         double efficiency = out.get("model_gflops").asDouble() / out.get("gemm_gflops").asDouble();
-        assertEquals(efficiency, out.get("efficiency").asDouble(), 1e-12);
+        assertEquals(efficiency, out.get("efficiency").asDouble(), "the same quotient, exactly");
         assertTrue(out.get("peak_rss_mb").asLong() > 0, out::toString);
     }
 
@@ -88,7 +99,7 @@ class BenchmarkTest {
         JsonNode out = run("full", 0);
         assertEquals(baseParameters(c), out.get("trainable_params").asLong());
         double expected = 6.0 * matrixParameters(c) + attentionFlops(c, TINY.sequence());
-        assertEquals(expected, flopsPerToken(out), expected * 1e-9);
+        assertEquals(expected, flopsPerToken(out), 16 * DOUBLE_U * expected);
     }
 
     @Test
@@ -99,7 +110,7 @@ class BenchmarkTest {
         long kv = (long) c.getNumKeyValueHeads() * c.getHeadDim();
         assertEquals(64L * c.getNumHiddenLayers() * 2 * kv, out.get("trainable_params").asLong());
         double expected = 4.0 * matrixParameters(c) + attentionFlops(c, TINY.sequence() + 64);
-        assertEquals(expected, flopsPerToken(out), expected * 1e-9);
+        assertEquals(expected, flopsPerToken(out), 16 * DOUBLE_U * expected);
     }
 
     @Test
@@ -109,7 +120,10 @@ class BenchmarkTest {
         long start = out.get("rss_mb_after_step_50").asLong();
         long end = out.get("rss_mb_at_end").asLong();
         assertTrue(start > 0 && end > 0, out::toString);
-        assertEquals((double) end / start - 1, out.get("rss_growth").asDouble(), 1e-12);
+        assertEquals(
+                (double) end / start - 1,
+                out.get("rss_growth").asDouble(),
+                "the same operations on the same integers, exactly");
     }
 
     @Test
@@ -129,10 +143,11 @@ class BenchmarkTest {
         JsonNode infer = run("infer", 0);
         assertEquals(baseParameters(TINY.llama()), infer.get("total_params").asLong());
         double tokens = TINY.batch() * TINY.sequence();
+        // tokens / s against tokens / (s x 1000) x 1000: 4 roundings
         assertEquals(
                 tokens / infer.get("ms_per_step").asDouble() * 1e3,
                 infer.get("tokens_per_s").asDouble(),
-                1e-6 * infer.get("tokens_per_s").asDouble());
+                8 * DOUBLE_U * infer.get("tokens_per_s").asDouble());
         JsonNode generate = run("generate", 0);
         for (String key :
                 new String[] {"tokens_per_s", "first_tokens_per_s", "recompute_tokens_per_s"}) {
@@ -141,13 +156,14 @@ class BenchmarkTest {
         double speedup =
                 generate.get("tokens_per_s").asDouble()
                         / generate.get("recompute_tokens_per_s").asDouble();
-        assertEquals(speedup, generate.get("cache_speedup").asDouble(), 1e-9 * speedup);
+        // without / with against (128 / with) / (128 / without): 3 roundings
+        assertEquals(speedup, generate.get("cache_speedup").asDouble(), 8 * DOUBLE_U * speedup);
         JsonNode gemm = run("gemm", 0);
         double flops = 2.0 * 2048 * 2048 * 2048;
         assertEquals(
                 flops / gemm.get("gflops").asDouble() / 1e6,
                 gemm.get("ms_per_step").asDouble(),
-                1e-9 * gemm.get("ms_per_step").asDouble());
+                "the same operations on the same doubles, exactly");
         assertTrue(gemm.get("tokens_per_s").isNull(), gemm::toString);
     }
 
