@@ -83,6 +83,18 @@ public final class GreedyMargins {
         double smallest = margins.length == 0 ? Double.POSITIVE_INFINITY : margins[worst];
         ArrayAssertions.record(what + " (greedy margin)", 2 * tolerance / smallest, smallest);
         assertTrue(
+                smallest >= -2 * tolerance,
+                String.format(
+                        Locale.ROOT,
+                        "%s: generated token %d (id %d) trails the reference's argmax by %.3e,"
+                                + " more than rounding (2 x %.3e) explains: the decoding computed"
+                                + " other logits than one full pass does",
+                        what,
+                        worst,
+                        margins.length == 0 ? -1 : tokens[promptLength + worst],
+                        -smallest,
+                        tolerance));
+        assertTrue(
                 smallest > 2 * tolerance,
                 String.format(
                         Locale.ROOT,
