@@ -1,9 +1,7 @@
 package org.peft4j.core.testing;
 
-import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import java.util.Arrays;
 import java.util.Locale;
 
 /**
@@ -141,67 +139,5 @@ public final class GreedyMargins {
                 t,
                 t < margins.length ? margins[t] : Double.NaN);
         return promptLength + t;
-    }
-
-    /**
-     * Asserts that two greedy decodings of the same prompt are equal, or that where they first
-     * part the reference logits of the two candidates are within {@code 2 tolerance}: a near tie
-     * that rounding may break either way (the tokens after it are not compared, their inputs
-     * differ). Use where margins are not all clear of rounding; a wrong computation still fails,
-     * unless it happens to part from the reference exactly at such a tie.
-     *
-     * @param expected the reference decoding: the prompt and its generated tokens
-     * @param actual the decoding compared with it
-     * @param logits the reference logits over {@code expected}, as for {@link #margins}
-     * @param vocab the vocabulary size
-     * @param promptLength how many tokens are the prompt
-     * @param tolerance how far the logits of the computations compared can be from the reference
-     * @param what what is decoded, for the message
-     * @return where the sequences part, or {@code expected.length} if they are equal
-     */
-    public static int assertSameOrNearTie(
-            int[] expected,
-            int[] actual,
-            float[] logits,
-            int vocab,
-            int promptLength,
-            double tolerance,
-            String what) {
-        int d = 0;
-        while (d < expected.length && d < actual.length && expected[d] == actual[d]) {
-            d++;
-        }
-        if (d == expected.length && d == actual.length) {
-            return d;
-        }
-        assertTrue(d >= promptLength, what + ": the prompts differ");
-        if (d == expected.length || d == actual.length) {
-            // one stopped (EOS) where the other went on: EOS itself was the contested token
-            assertEquals(
-                    Arrays.toString(expected), Arrays.toString(actual), what + ": lengths differ");
-        }
-        int row = (d - 1) * vocab;
-        ArrayAssertions.record(what + " (parted at a near tie)", d, 0);
-        double chosen = logits[row + expected[d]];
-        double other = logits[row + actual[d]];
-        double max = Double.NEGATIVE_INFINITY;
-        for (int v = 0; v < vocab; v++) {
-            max = Math.max(max, logits[row + v]);
-        }
-        assertTrue(
-                Math.abs(chosen - other) <= 2 * tolerance && max - other <= 2 * tolerance,
-                String.format(
-                        Locale.ROOT,
-                        "%s: the decodings part at token %d (%d vs %d) where the logits differ by"
-                                + " %.3e, more than rounding (2 x %.3e) explains:%n%s%n%s",
-                        what,
-                        d,
-                        expected[d],
-                        actual[d],
-                        chosen - other,
-                        tolerance,
-                        Arrays.toString(expected),
-                        Arrays.toString(actual)));
-        return d;
     }
 }
