@@ -191,46 +191,6 @@ public final class ArrayAssertions {
     }
 
     /**
-     * Absolute-only comparison, kept only until every caller states its tolerance.
-     *
-     * @param expected the reference
-     * @param actual the array under test
-     * @param tol the largest allowed absolute difference
-     * @deprecated use {@link #assertAllClose} with a tolerance derived from float32 rounding
-     */
-    @Deprecated
-    public static void assertClose(NDArray expected, NDArray actual, double tol) {
-        assertAllClose(expected, actual, 0, tol, "arrays");
-    }
-
-    /**
-     * Absolute-only comparison, kept only until every caller states its tolerance.
-     *
-     * @param expected the reference
-     * @param actual the values under test
-     * @param tol the largest allowed absolute difference
-     * @deprecated use {@link #assertAllClose} with a tolerance derived from float32 rounding
-     */
-    @Deprecated
-    public static void assertClose(float[] expected, float[] actual, double tol) {
-        assertAllClose(expected, actual, 0, tol, "arrays");
-    }
-
-    /**
-     * Kept only until every caller names what it compares.
-     *
-     * @param expected the reference
-     * @param actual the array under test
-     * @param rtol the relative tolerance
-     * @param atol the absolute tolerance
-     * @deprecated use the form that names what is compared
-     */
-    @Deprecated
-    public static void assertAllClose(NDArray expected, NDArray actual, double rtol, double atol) {
-        assertAllClose(expected, actual, rtol, atol, "arrays");
-    }
-
-    /**
      * Returns the largest absolute element-wise difference of two arrays of equal length.
      *
      * @param a the first array
