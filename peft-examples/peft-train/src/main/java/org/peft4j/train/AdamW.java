@@ -106,8 +106,13 @@ public final class AdamW implements AutoCloseable {
      */
     public void step(double learningRate, double scale) {
         steps++;
-        double correction1 = 1 - Math.pow(beta1, steps);
-        double correction2 = 1 - Math.pow(beta2, steps);
+        // The kernel decays the moments with the betas rounded to float32 (1 - 0.999f differs
+        // from 1 - 0.999 by 1.3e-5 relative), so the bias corrections use those same betas: then
+        // m / (1 - beta1^t) is exactly a weighted mean of the gradients.
+        double kernelBeta1 = (float) beta1;
+        double kernelBeta2 = (float) beta2;
+        double correction1 = 1 - Math.pow(kernelBeta1, steps);
+        double correction2 = 1 - Math.pow(kernelBeta2, steps);
         // The engine's fused update computes w -= rate' m / (sqrt(v) + eps') with rate' = lr
         // sqrt(c2) / c1; eps' = eps sqrt(c2) makes that exactly lr m^ / (sqrt(v^) + eps).
         float rate = (float) (learningRate * Math.sqrt(correction2) / correction1);
@@ -129,8 +134,8 @@ public final class AdamW implements AutoCloseable {
                                 (float) weightDecay,
                                 (float) scale,
                                 -1f,
-                                (float) beta1,
-                                (float) beta2,
+                                (float) kernelBeta1,
+                                (float) kernelBeta2,
                                 eps,
                                 false,
                                 true);
