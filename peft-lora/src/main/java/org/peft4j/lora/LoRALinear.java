@@ -410,11 +410,16 @@ public class LoRALinear extends Linear {
             h = h.toType(a.getDataType(), false);
         }
         NDArray down = Scalars.mul(linear(h, a).singletonOrThrow(), scaling);
-        NDArray addend =
-                linear(down, bb, b == null ? null : b.toType(bb.getDataType(), false))
-                        .singletonOrThrow();
-        if (addend.getDataType() != rows.getDataType()) {
-            addend = addend.toType(rows.getDataType(), false);
+        NDArray addend;
+        if (bb.getDataType() == rows.getDataType()) {
+            addend = linear(down, bb, b).singletonOrThrow();
+        } else {
+            // A float16 adapter computes its branch in float16; the base bias is added after
+            // the cast back, so that it keeps the base layer's precision.
+            addend = linear(down, bb).singletonOrThrow().toType(rows.getDataType(), false);
+            if (b != null) {
+                addend = addend.add(b);
+            }
         }
         NDArray y = linear(rows, w, addend).singletonOrThrow();
         return y.reshape(shape.slice(0, shape.dimension() - 1).add(outFeatures));

@@ -350,7 +350,7 @@ class LoRALinearTest {
         NDArray x = manager.randomNormal(new Shape(N, IN));
         NDArray y = lora.forward(new ParameterStore(manager, false), new NDList(x), false).head();
         assertEquals(DataType.FLOAT32, y.getDataType());
-        // the branch (and the bias it carries) is computed in float16: Reference bounds that
+        // the branch is computed in float16, the bias added in float32: Reference bounds that
         // with float16's unit roundoff for each of its roundings
         float[] input = x.toFloatArray();
         Reference.Expected expected =
@@ -368,6 +368,38 @@ class LoRALinearTest {
                         2,
                         Reference.U16);
         assertWithin(expected.value, y.toFloatArray(), expected.bound, "a float16 branch");
+    }
+
+    @Test
+    void aFloat16AdapterLeavesTheBaseBiasInFloat32() {
+        Linear base = base(true);
+        // a bias float16 cannot hold: 1 + 2^-15 rounds to 1 in float16 (11 significant bits)
+        NDArray bias = base.getParameters().get("bias").getArray();
+        bias.subi(bias).addi(1 + 0x1p-15f);
+        LoRALinear lora = LoRALinear.builder(base).setR(4).optDtype(DataType.FLOAT16).build();
+        NDArray x = manager.randomNormal(new Shape(N, IN));
+        float[] input = x.toFloatArray();
+        // B starts at zero, so the layer is its base: x W^T + b within float32 rounding of the
+        // product and the two additions, with b kept whole
+        Reference.Expected expected =
+                Reference.layer(
+                        Reference.toDouble(input),
+                        new double[input.length],
+                        N,
+                        IN,
+                        lora.getWeight().getArray().toFloatArray(),
+                        bias.toFloatArray(),
+                        OUT,
+                        null,
+                        null,
+                        0,
+                        0,
+                        U);
+        assertWithin(
+                expected.value,
+                run(lora, x, false),
+                expected.bound,
+                "a float16 adapter with B = 0 and a float32 bias");
     }
 
     @Test

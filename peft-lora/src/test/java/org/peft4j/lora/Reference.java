@@ -78,11 +78,11 @@ final class Reference {
     /**
      * One layer on an input {@code h} known to within {@code e} (element-wise), with an adapter
      * of the given type. A float16 adapter's branch rounds to float16 where a float32 one rounds to
-     * float32: the input cast, the result of {@code h A^T}, the scale and its product, the bias
-     * cast and the result of {@code B^T} plus the bias; those 6 roundings of {@code 2^-11} bound
-     * the branch and the bias, on top of the float32 bound. (PyTorch's CPU kernels accumulate
-     * float16 products in float32, whose rounding the float32 bound covers; a kernel summing in
-     * float16 would need {@code in + r + 5} instead.)
+     * float32: the input cast, the result of {@code h A^T}, the scale and its product, and the
+     * result of {@code B^T}; those 5 roundings of {@code 2^-11} bound the branch, on top of the
+     * float32 bound. The bias stays in float32: it is added after the branch is cast back.
+     * (PyTorch's CPU kernels accumulate float16 products in float32, whose rounding the float32
+     * bound covers; a kernel summing in float16 would need {@code in + r + 4} instead.)
      *
      * @param b the bias, or null
      * @param a {@code A [r, in]}, or null for a plain layer
@@ -104,7 +104,7 @@ final class Reference {
         double g = gamma(2L * in + r + 4);
         double gAdapter = 0;
         if (adapterU != U) {
-            int steps = 6;
+            int steps = 5;
             gAdapter = steps * adapterU / (1 - steps * adapterU);
         }
         double[] y = new double[n * out];
@@ -145,7 +145,7 @@ final class Reference {
                         baseError
                                 + branchError
                                 + g * (baseMagnitude + Math.abs(bias) + branchMagnitude)
-                                + gAdapter * (branchMagnitude + Math.abs(bias));
+                                + gAdapter * branchMagnitude;
             }
         }
         return new Expected(y, bound);
