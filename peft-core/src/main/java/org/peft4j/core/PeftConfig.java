@@ -7,6 +7,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 
+import org.peft4j.core.config.ConfigPair;
 import org.peft4j.core.config.JsonConfigReader;
 import org.peft4j.core.io.AtomicFiles;
 import org.slf4j.Logger;
@@ -24,16 +25,27 @@ import java.util.function.IntFunction;
 import java.util.stream.Stream;
 
 /**
- * The immutable description of an adapter, written to and read from JSON in the Hugging Face PEFT
- * format ({@code adapter_config.json}), and read from the seed's PaddleNLP files.
+ * The immutable description of an adapter, written to and read from two JSON files side by side:
+ * Hugging Face PEFT's {@code adapter_config.json} and PaddleNLP's {@code lora_config.json} or
+ * {@code prefix_config.json}.
+ *
+ * <p>Each file holds only the fields its tool defines, under that tool's names, so that each tool
+ * reads its file as written: {@code adapter_config.json} only fields of Hugging Face's {@code
+ * PeftConfig} and of the method's config class ({@code LoraConfig}, {@code PrefixTuningConfig}),
+ * PaddleNLP's file only fields of PaddleNLP's config class. Settings that only PaddleNLP has
+ * ({@code merge_weights}, {@code trainable_modules}, {@code dtype}, {@code tensor_parallel_degree},
+ * ...) are therefore only in PaddleNLP's file.
  *
  * <p>Fields shared by all methods: {@code peft_type} (which selects the subclass on read), {@code
- * task_type}, {@code base_model_name_or_path}, and two of peft4j's: {@code dtype} of the adapter
+ * task_type}, {@code base_model_name_or_path}, and two of PaddleNLP's: {@code dtype} of the adapter
  * weights ({@code float32} or {@code float16}; {@code bfloat16} is refused because DJL's PyTorch
  * engine terminates the JVM on it) and {@code tensor_parallel_degree}.
  *
- * <p>Reading keeps unknown fields out with a logged warning, so that files of newer versions load;
- * fields that would change the result in a way peft4j does not implement are refused instead.
+ * <p>Loading reads both files when both are there and refuses a setting they state differently
+ * ({@link ConfigPair}); either file alone loads too, as do earlier peft4j files that held
+ * PaddleNLP's fields inside {@code adapter_config.json}. Reading keeps unknown fields out with a
+ * logged warning, so that files of newer versions load; fields that would change the result in a
+ * way peft4j does not implement are refused instead.
  */
 public abstract class PeftConfig {
 
@@ -151,69 +163,157 @@ public abstract class PeftConfig {
     }
 
     /**
-     * Writes the method's own fields.
+     * Writes the method's own fields of {@code adapter_config.json}: only fields that Hugging
+     * Face's config class of the method defines.
      *
      * @param json the object to add the fields to
      */
     protected abstract void writeFields(ObjectNode json);
 
     /**
-     * Returns the config as a JSON object: {@code peft_type} first, then the shared fields, then
-     * the method's.
+     * Returns the name of PaddleNLP's config file of the method.
+     *
+     * @return for example {@code "lora_config.json"}
+     */
+    public abstract String getSeedConfigFile();
+
+    /**
+     * Returns the content of PaddleNLP's config file: only fields that PaddleNLP's config class of
+     * the method defines, under PaddleNLP's names.
+     *
+     * @return a new JSON object
+     * @throws IllegalArgumentException if a setting cannot be written so that PaddleNLP reads it
+     *     as peft4j does (a target regex outside the subset Python reads alike)
+     */
+    public abstract ObjectNode toSeedJson();
+
+    /**
+     * Writes every setting as peft4j holds it, for {@link #equals}, {@link #hashCode} and {@link
+     * #toString}: the two files' contents may lose the form a setting was given in.
+     *
+     * @param json the object to add the method's settings to
+     */
+    protected abstract void describeFields(ObjectNode json);
+
+    /**
+     * Returns the content of {@code adapter_config.json}: {@code peft_type} first, then the shared
+     * fields Hugging Face's {@code PeftConfig} defines, then the method's.
+     *
+     * @return a new JSON object
+     * @throws IllegalArgumentException if a setting cannot be written so that Hugging Face PEFT
+     *     reads it as peft4j does (a target regex outside the subset Python reads alike)
+     */
+    public ObjectNode toJson() {
+        ObjectNode json = sharedJson();
+        writeFields(json);
+        return json;
+    }
+
+    /**
+     * Returns the shared fields of {@code adapter_config.json}, those of Hugging Face's {@code
+     * PeftConfig}: {@code peft_type}, {@code task_type}, {@code base_model_name_or_path} and
+     * {@code inference_mode}.
      *
      * @return a new JSON object
      */
-    public ObjectNode toJson() {
+    protected final ObjectNode sharedJson() {
         ObjectNode json = JSON.createObjectNode();
         json.put("peft_type", getPeftType());
         json.put("task_type", taskType);
         json.put("base_model_name_or_path", baseModelNameOrPath);
         json.put("inference_mode", true);
-        writeFields(json);
-        json.put("dtype", dtypeName(dtype));
-        json.put("tensor_parallel_degree", tensorParallelDegree);
         return json;
     }
 
     /**
-     * Returns the config as indented JSON text.
+     * Returns a new empty JSON object, to build a config file in.
+     *
+     * @return the object
+     */
+    protected static ObjectNode newObject() {
+        return JSON.createObjectNode();
+    }
+
+    /**
+     * Returns {@code adapter_config.json} as indented JSON text.
      *
      * @return the text of {@link #toJson()}
      */
     public String toJsonString() {
+        return text(toJson());
+    }
+
+    /**
+     * Returns PaddleNLP's file as indented JSON text.
+     *
+     * @return the text of {@link #toSeedJson()}
+     */
+    public String toSeedJsonString() {
+        return text(toSeedJson());
+    }
+
+    /**
+     * Formats a JSON object as the config files are written: indented, with a final newline.
+     *
+     * @param json the object
+     * @return its text
+     */
+    protected static String text(ObjectNode json) {
         try {
-            return JSON.writeValueAsString(toJson()) + '\n';
+            return JSON.writeValueAsString(json) + '\n';
         } catch (JsonProcessingException e) {
             throw new UncheckedIOException(e);
         }
     }
 
     /**
-     * Writes {@code adapter_config.json} into a directory, atomically.
+     * Writes {@code adapter_config.json} and PaddleNLP's file ({@link #getSeedConfigFile()}) into a
+     * directory, each atomically.
      *
      * @param dir the adapter directory; created when missing
      * @throws IOException if writing fails; an existing file is then unchanged
+     * @throws IllegalArgumentException if a setting cannot be written for Python (see {@link
+     *     #toJson()}); nothing is written then
      */
     public void savePretrained(Path dir) throws IOException {
-        AtomicFiles.writeString(dir.resolve(CONFIG_FILE), toJsonString());
+        String seed = toSeedJsonString();
+        String adapter = toJsonString();
+        AtomicFiles.writeString(dir.resolve(getSeedConfigFile()), seed);
+        AtomicFiles.writeString(dir.resolve(CONFIG_FILE), adapter);
     }
 
-    /** {@inheritDoc} */
+    private ObjectNode describe() {
+        ObjectNode json = JSON.createObjectNode();
+        json.put("peft_type", getPeftType());
+        json.put("task_type", taskType);
+        json.put("base_model_name_or_path", baseModelNameOrPath);
+        json.put("dtype", dtypeName(dtype));
+        json.put("tensor_parallel_degree", tensorParallelDegree);
+        describeFields(json);
+        return json;
+    }
+
+    /**
+     * Returns every setting as JSON (not a file's content: see {@link #toJsonString()} and {@link
+     * #toSeedJsonString()}).
+     *
+     * @return indented JSON
+     */
     @Override
     public String toString() {
-        return toJsonString();
+        return text(describe());
     }
 
     /** {@inheritDoc} */
     @Override
     public boolean equals(Object o) {
-        return o instanceof PeftConfig && toJson().equals(((PeftConfig) o).toJson());
+        return o instanceof PeftConfig && describe().equals(((PeftConfig) o).describe());
     }
 
     /** {@inheritDoc} */
     @Override
     public int hashCode() {
-        return toJson().hashCode();
+        return describe().hashCode();
     }
 
     /**
@@ -238,22 +338,35 @@ public abstract class PeftConfig {
     }
 
     /**
-     * Reads the config of the adapter saved in a directory: {@code adapter_config.json}, or one of
-     * the seed's files ({@code lora_config.json}, {@code prefix_config.json}).
+     * Reads the config of the adapter saved in a directory: {@code adapter_config.json} and the
+     * method's PaddleNLP file beside it when both are there (a setting they state differently is
+     * refused), else whichever of them exists.
      *
-     * @param dir an adapter directory, or a config file
+     * @param dir an adapter directory, or a config file (read alone)
      * @return the config
      * @throws NoSuchFileException if the directory holds no config file; the message lists what it
      *     holds
-     * @throws IOException if the file cannot be read
-     * @throws IllegalArgumentException if the file is malformed or a field invalid
+     * @throws IOException if a file cannot be read
+     * @throws IllegalArgumentException if a file is malformed or not UTF-8, a field invalid, or the
+     *     two files disagree
      */
     public static PeftConfig fromPretrained(Path dir) throws IOException {
         if (Files.isRegularFile(dir)) {
             return readFile(dir);
         }
         Path file = findConfigFile(dir);
-        return readFile(file);
+        if (!file.getFileName().toString().equals(CONFIG_FILE)) {
+            return readFile(file);
+        }
+        JsonConfigReader adapter = JsonConfigReader.read(file);
+        PeftMethod method = PeftMethods.forType(peftType(adapter), file.toString());
+        for (String name : method.getLegacyConfigFiles()) {
+            Path seed = dir.resolve(name);
+            if (Files.isRegularFile(seed)) {
+                return method.readConfigs(ConfigPair.of(adapter, JsonConfigReader.read(seed)));
+            }
+        }
+        return method.readConfig(adapter);
     }
 
     /**
@@ -286,6 +399,17 @@ public abstract class PeftConfig {
                 dir.toString(),
                 null,
                 "holds none of the adapter config files " + candidates + "; it holds " + present);
+    }
+
+    private static String peftType(JsonConfigReader reader) {
+        String type = reader.optString("peft_type");
+        if (type == null) {
+            throw new IllegalArgumentException(
+                    reader.getSource()
+                            + ": field \"peft_type\" is missing; it names the method, e.g."
+                            + " \"LORA\"");
+        }
+        return type;
     }
 
     private static PeftConfig readFile(Path file) throws IOException {

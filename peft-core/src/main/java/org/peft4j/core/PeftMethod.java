@@ -2,6 +2,7 @@ package org.peft4j.core;
 
 import ai.djl.nn.Block;
 
+import org.peft4j.core.config.ConfigPair;
 import org.peft4j.core.config.JsonConfigReader;
 
 import java.io.IOException;
@@ -39,6 +40,21 @@ public interface PeftMethod {
      * @throws IllegalArgumentException if a field is invalid; the message names the file and field
      */
     PeftConfig readConfig(JsonConfigReader reader);
+
+    /**
+     * Builds the method's config from both of its files: {@code adapter_config.json} and the
+     * PaddleNLP file of {@link #getLegacyConfigFiles()} beside it. The default reads only the
+     * first; methods whose PaddleNLP file holds settings of its own override this and refuse a
+     * setting the two files state differently.
+     *
+     * @param files the two files
+     * @return the config
+     * @throws IllegalArgumentException if a field is invalid or the files disagree; the message
+     *     names the files, the keys and both values
+     */
+    default PeftConfig readConfigs(ConfigPair files) {
+        return readConfig(files.getAdapterConfig());
+    }
 
     /**
      * Wraps a base model with the adapter saved in a directory.

@@ -6,20 +6,32 @@ import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Block;
 import ai.djl.nn.Parameter;
 
+import org.peft4j.core.PeftConfig;
 import org.peft4j.core.PeftModel;
+import org.peft4j.core.config.ConfigPair;
+import org.peft4j.core.config.JsonConfigReader;
 import org.peft4j.core.io.NativeArrays;
 import org.peft4j.core.parallel.ShardedCheckpoint;
 import org.peft4j.core.parallel.Sharding;
 import org.peft4j.core.parallel.Shardings;
+import org.peft4j.core.tree.BlockPaths;
+import org.peft4j.core.tree.HuggingFaceTargets;
+import org.peft4j.core.tree.TargetModules;
 
 import java.io.IOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
 import java.util.Map;
+import java.util.Set;
 
 /**
- * Saving and loading LoRA adapters in the Hugging Face PEFT format: {@code adapter_config.json} and
- * {@code adapter_model.safetensors} with keys {@code base_model.model.<path>.lora_A.weight} ({@code
+ * Saving and loading LoRA adapters in the Hugging Face PEFT format: {@code adapter_config.json}
+ * (beside PaddleNLP's {@code lora_config.json}, see {@link LoRAConfig}) and {@code
+ * adapter_model.safetensors} with keys {@code base_model.model.<path>.lora_A.weight} ({@code
  * [r, in]}) and {@code ...lora_B.weight} ({@code [out, r]}), plus trained biases and {@code
  * trainable_modules} parameters under {@code base_model.model.<parameter path>}. A tensor-parallel
  * model saves merged (the same file) or one file per rank, see {@link ShardedCheckpoint}.
@@ -50,16 +62,74 @@ final class LoRACheckpoint {
                 mergeTensorParallel || shardings.isEmpty()
                         ? config.toBuilder().optTensorParallelDegree(1).build()
                         : config;
+        // target_modules as the tools that read each file select layers: the adapted ones
+        Set<String> adapted = model.getLoRALayers().keySet();
+        List<String> modulePaths = new ArrayList<>();
+        for (String path : BlockPaths.blocks(model.getBaseModel()).keySet()) {
+            if (adapted.stream().noneMatch(a -> path.startsWith(a + '.'))) {
+                modulePaths.add(path);
+            }
+        }
+        TargetModules forHf =
+                HuggingFaceTargets.forAdapterConfig(config.getTargetModules(), adapted, modulePaths);
+        TargetModules forPaddle =
+                HuggingFaceTargets.forPaddleNlpConfig(
+                        config.getTargetModules(), forHf, adapted, modulePaths);
         ShardedCheckpoint.save(
                 dir,
                 PeftModel.WEIGHTS_FILE,
                 tensors,
                 shardings,
                 mergeTensorParallel,
-                () -> saved.savePretrained(dir));
+                () -> saved.savePretrained(dir, forHf, forPaddle));
+    }
+
+    /**
+     * Refuses a directory whose two config files select different layers of the base model: each
+     * tool would adapt other layers than the other.
+     */
+    private static void checkTargetsAgree(Block base, LoRAConfig config, Path dir)
+            throws IOException {
+        Path adapterFile = dir.resolve(PeftConfig.CONFIG_FILE);
+        Path seedFile = dir.resolve(LoRAConfig.SEED_CONFIG_FILE);
+        if (!Files.isRegularFile(adapterFile) || !Files.isRegularFile(seedFile)) {
+            return;
+        }
+        JsonConfigReader seedReader = JsonConfigReader.read(seedFile);
+        LoRAConfig seed = LoRAConfig.read(seedReader);
+        Set<String> byAdapter =
+                LoRATargets.select(base, config.getTargetModules(), config.getExcludeModules());
+        Set<String> bySeed = LoRATargets.select(base, seed.getTargetModules(), null);
+        if (byAdapter.equals(bySeed)) {
+            return;
+        }
+        Set<String> onlyAdapter = new LinkedHashSet<>(byAdapter);
+        onlyAdapter.removeAll(bySeed);
+        Set<String> onlySeed = new LinkedHashSet<>(bySeed);
+        onlySeed.removeAll(byAdapter);
+        throw ConfigPair.of(JsonConfigReader.read(adapterFile), seedReader)
+                .disagreement(
+                        "the layers to adapt in the "
+                                + base.getClass().getSimpleName()
+                                + " (only the first selects "
+                                + sample(onlyAdapter)
+                                + ", only the second "
+                                + sample(onlySeed)
+                                + ")",
+                        "\"target_modules\": " + config.getTargetModules(),
+                        "\"target_modules\": " + seed.getTargetModules());
+    }
+
+    private static String sample(Set<String> paths) {
+        if (paths.isEmpty()) {
+            return "nothing";
+        }
+        List<String> first = new ArrayList<>(paths).subList(0, Math.min(3, paths.size()));
+        return first + (paths.size() > 3 ? " and " + (paths.size() - 3) + " more" : "");
     }
 
     static LoRAModel load(Block base, LoRAConfig config, Path dir) throws IOException {
+        checkTargetsAgree(base, config, dir);
         LoRAModel model = new LoRAModel(base, config);
         try {
             Map<String, Parameter> state = savedState(model);

@@ -5,7 +5,10 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 
 import org.peft4j.core.PeftConfig;
+import org.peft4j.core.config.ConfigPair;
 import org.peft4j.core.config.JsonConfigReader;
+import org.peft4j.core.io.AtomicFiles;
+import org.peft4j.core.tree.HuggingFaceTargets;
 import org.peft4j.core.tree.TargetModules;
 
 import java.io.IOException;
@@ -20,6 +23,15 @@ import java.util.regex.PatternSyntaxException;
  * The immutable description of a LoRA adapter: the seed's {@code LoRAConfig} with Hugging Face's
  * field names where they differ.
  *
+ * <p>Saved as two files, each with only its tool's fields: {@code adapter_config.json} (Hugging
+ * Face PEFT's {@code LoraConfig}: {@code r}, {@code lora_alpha}, {@code target_modules}, {@code
+ * lora_dropout}, {@code bias}, {@code use_rslora}, {@code init_lora_weights}, ...) and {@code
+ * lora_config.json} (PaddleNLP's {@code LoRAConfig}: {@code r}, {@code lora_alpha}, {@code
+ * target_modules}, {@code lora_dropout}, {@code trainable_bias}, {@code rslora}, {@code
+ * merge_weights}, {@code trainable_modules}, {@code dtype}, {@code tensor_parallel_degree}, {@code
+ * scaling}). {@code target_modules} is written for each tool's reading ({@link HuggingFaceTargets}):
+ * names or one full-match regex for Hugging Face, full-match regexes for PaddleNLP.
+ *
  * <table>
  *   <caption>Fields, their JSON names and defaults</caption>
  *   <tr><th>JSON</th><th>meaning</th><th>default</th></tr>
@@ -27,21 +39,22 @@ import java.util.regex.PatternSyntaxException;
  *   <tr><td>lora_alpha</td><td>scale numerator, &gt; 0</td><td>8</td></tr>
  *   <tr><td>target_modules</td><td>the Linear layers to adapt (see {@link TargetModules})</td>
  *       <td>required</td></tr>
- *   <tr><td>exclude_modules</td><td>paths never adapted, same matching</td><td>none</td></tr>
+ *   <tr><td>exclude_modules (Hugging Face only)</td><td>paths never adapted, same matching</td>
+ *       <td>none</td></tr>
  *   <tr><td>lora_dropout</td><td>dropout on the LoRA branch's input in training, in [0, 1)</td>
  *       <td>0</td></tr>
- *   <tr><td>merge_weights</td><td>the seed's: merged in {@code eval()}, unmerged in {@code
+ *   <tr><td>merge_weights (PaddleNLP only)</td><td>merged in {@code eval()}, unmerged in {@code
  *       train()}</td><td>false</td></tr>
- *   <tr><td>bias (seed: trainable_bias)</td><td>{@link TrainableBias}</td><td>none</td></tr>
- *   <tr><td>trainable_modules</td><td>regexes over parameter paths that also train and are
- *       saved with the adapter</td><td>none</td></tr>
- *   <tr><td>use_rslora (seed: rslora)</td><td>scale {@code alpha / sqrt(r)} instead of {@code
- *       alpha / r}</td><td>false</td></tr>
- *   <tr><td>init_lora_weights</td><td>{@code true}, {@code "gaussian"} or {@code false}: {@link
- *       LoRAInit}</td><td>true</td></tr>
- *   <tr><td>dtype</td><td>type of {@code A} and {@code B}: float32 or float16</td>
+ *   <tr><td>bias (PaddleNLP: trainable_bias)</td><td>{@link TrainableBias}</td><td>none</td></tr>
+ *   <tr><td>trainable_modules (PaddleNLP only)</td><td>regexes over parameter paths that also
+ *       train and are saved with the adapter</td><td>none</td></tr>
+ *   <tr><td>use_rslora (PaddleNLP: rslora)</td><td>scale {@code alpha / sqrt(r)} instead of
+ *       {@code alpha / r}</td><td>false</td></tr>
+ *   <tr><td>init_lora_weights (Hugging Face only)</td><td>{@code true}, {@code "gaussian"} or
+ *       {@code false}: {@link LoRAInit}</td><td>true</td></tr>
+ *   <tr><td>dtype (PaddleNLP only)</td><td>type of {@code A} and {@code B}: float32 or float16</td>
  *       <td>float32</td></tr>
- *   <tr><td>tensor_parallel_degree</td><td>for peft-parallel</td><td>1</td></tr>
+ *   <tr><td>tensor_parallel_degree (PaddleNLP only)</td><td>for peft-parallel</td><td>1</td></tr>
  * </table>
  */
 public final class LoRAConfig extends PeftConfig {
@@ -266,12 +279,31 @@ public final class LoRAConfig extends PeftConfig {
 
     /** {@inheritDoc} */
     @Override
+    public String getSeedConfigFile() {
+        return SEED_CONFIG_FILE;
+    }
+
+    /**
+     * Writes Hugging Face's {@code LoraConfig} fields. {@code target_modules} and {@code
+     * exclude_modules} are written as {@link HuggingFaceTargets#forAdapterConfig(TargetModules)}
+     * translates them; {@link LoRAModel#savePretrained(Path)} writes the adapted layers instead.
+     *
+     * @param json the object to add the fields to
+     */
+    @Override
     protected void writeFields(ObjectNode json) {
+        writeFields(
+                json,
+                HuggingFaceTargets.forAdapterConfig(targetModules),
+                excludeModules == null ? null : HuggingFaceTargets.forAdapterConfig(excludeModules));
+    }
+
+    private void writeFields(ObjectNode json, TargetModules targets, TargetModules excludes) {
         json.put("r", r);
         putNumber(json, "lora_alpha", loraAlpha);
-        putModules(json, "target_modules", targetModules);
-        if (excludeModules != null) {
-            putModules(json, "exclude_modules", excludeModules);
+        putModules(json, "target_modules", targets);
+        if (excludes != null) {
+            putModules(json, "exclude_modules", excludes);
         }
         putNumber(json, "lora_dropout", loraDropout);
         json.put("bias", trainableBias.hfName());
@@ -288,9 +320,88 @@ public final class LoRAConfig extends PeftConfig {
         }
         json.put("fan_in_fan_out", false);
         json.putNull("modules_to_save");
-        json.put("merge_weights", mergeWeights);
+    }
+
+    /**
+     * Returns {@code lora_config.json}: PaddleNLP's {@code LoRAConfig} fields, {@code
+     * target_modules} as {@link HuggingFaceTargets#forPaddleNlpConfig(TargetModules)} translates
+     * them, and {@code scaling}, which PaddleNLP writes beside them.
+     *
+     * @return a new JSON object
+     * @throws IllegalArgumentException with {@code exclude_modules}, which PaddleNLP cannot
+     *     express (save through {@link LoRAModel#savePretrained(Path)}, which writes the adapted
+     *     layers), or with a target regex outside the subset Python reads alike
+     */
+    @Override
+    public ObjectNode toSeedJson() {
+        if (excludeModules != null) {
+            throw new IllegalArgumentException(
+                    "exclude_modules "
+                            + excludeModules
+                            + " cannot be written to lora_config.json: PaddleNLP's LoRAConfig has"
+                            + " no such field, so PaddleNLP would adapt the excluded layers too;"
+                            + " save the adapter with LoRAModel.savePretrained, which writes the"
+                            + " adapted layers themselves");
+        }
+        return seedJson(HuggingFaceTargets.forPaddleNlpConfig(targetModules));
+    }
+
+    private ObjectNode seedJson(TargetModules targets) {
+        ObjectNode json = newObject();
+        json.put("base_model_name_or_path", getBaseModelNameOrPath());
+        json.put("r", r);
+        putNumber(json, "lora_alpha", loraAlpha);
+        putModules(json, "target_modules", targets);
         ArrayNode trainable = json.putArray("trainable_modules");
         trainableModules.forEach(trainable::add);
+        putNumber(json, "lora_dropout", loraDropout);
+        json.put("merge_weights", mergeWeights);
+        if (trainableBias == TrainableBias.NONE) {
+            json.putNull("trainable_bias");
+        } else {
+            json.put("trainable_bias", trainableBias == TrainableBias.LORA ? "lora" : "all");
+        }
+        json.put("rslora", useRslora);
+        json.put("tensor_parallel_degree", getTensorParallelDegree());
+        json.put("dtype", dtypeName(getDtype()));
+        json.put("scaling", getScaling());
+        return json;
+    }
+
+    /**
+     * Writes both files of a saved adapter with {@code target_modules} as given: what Hugging Face
+     * PEFT's rules and PaddleNLP's read as the adapted layers ({@code exclude_modules} is then
+     * folded into them and not written).
+     */
+    void savePretrained(Path dir, TargetModules adapterTargets, TargetModules seedTargets)
+            throws IOException {
+        ObjectNode adapter = sharedJson();
+        writeFields(adapter, adapterTargets, null);
+        String seed = text(seedJson(seedTargets));
+        AtomicFiles.writeString(dir.resolve(SEED_CONFIG_FILE), seed);
+        AtomicFiles.writeString(dir.resolve(CONFIG_FILE), text(adapter));
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    protected void describeFields(ObjectNode json) {
+        json.put("r", r);
+        json.put("lora_alpha", loraAlpha);
+        describeModules(json, "target_modules", targetModules);
+        if (excludeModules != null) {
+            describeModules(json, "exclude_modules", excludeModules);
+        }
+        json.put("lora_dropout", loraDropout);
+        json.put("merge_weights", mergeWeights);
+        json.put("bias", trainableBias.hfName());
+        ArrayNode trainable = json.putArray("trainable_modules");
+        trainableModules.forEach(trainable::add);
+        json.put("use_rslora", useRslora);
+        json.put("init_lora_weights", initLoraWeights.name());
+    }
+
+    private static void describeModules(ObjectNode json, String key, TargetModules modules) {
+        putModules(json, key, modules);
     }
 
     private static void putNumber(ObjectNode json, String key, double value) {
@@ -473,7 +584,113 @@ public final class LoRAConfig extends PeftConfig {
         reader.ignore("runtime_config", "informational");
         reader.ignore("megatron_core", "names the Megatron module, used only with megatron_config");
         reader.ignore("lora_bias", "a LoRA bias term is not implemented");
+        reader.ignore("loraga", "LoRA-GA initialisation applies only when creating an adapter");
+        reader.ignore("lorapro", "LoRA-Pro is an optimizer setting");
+        // PaddleNLP writes the scale it derives from lora_alpha, r and rslora, and ignores it on
+        // read; so does peft4j
+        reader.skip("scaling");
     }
+
+    /**
+     * Reads a LoRA config from both of its files, {@code adapter_config.json} and {@code
+     * lora_config.json}: a setting stated in both (under either tool's name) must have one value,
+     * a setting stated in one is taken from it. {@code target_modules} is taken from {@code
+     * adapter_config.json}; {@link LoRAModel#fromPretrained(ai.djl.nn.Block, Path)} checks that
+     * both files' {@code target_modules} select the same layers of the model.
+     *
+     * @param files the two files
+     * @return the config
+     * @throws IllegalArgumentException if a file is invalid, or the files disagree (naming both
+     *     files, the keys and both values)
+     */
+    public static LoRAConfig read(ConfigPair files) {
+        JsonConfigReader adapterFile = files.getAdapterConfig();
+        JsonConfigReader seedFile = files.getSeedConfig();
+        LoRAConfig adapter = read(adapterFile.fresh());
+        LoRAConfig seed = read(seedFile.fresh());
+        files.agree("the rank", List.of("r"), List.of("r"), adapter.r, seed.r);
+        files.agree(
+                "lora_alpha",
+                List.of("lora_alpha"),
+                List.of("lora_alpha"),
+                adapter.loraAlpha,
+                seed.loraAlpha);
+        files.agree(
+                "the dropout",
+                List.of("lora_dropout"),
+                List.of("lora_dropout"),
+                adapter.loraDropout,
+                seed.loraDropout);
+        files.agree(
+                "the trained biases",
+                List.of("bias", "trainable_bias"),
+                List.of("trainable_bias", "bias"),
+                adapter.trainableBias,
+                seed.trainableBias);
+        files.agree(
+                "rank-stabilised scaling",
+                List.of("use_rslora", "rslora"),
+                List.of("rslora", "use_rslora"),
+                adapter.useRslora,
+                seed.useRslora);
+        files.agree(
+                "merge_weights",
+                List.of("merge_weights"),
+                List.of("merge_weights"),
+                adapter.mergeWeights,
+                seed.mergeWeights);
+        files.agree(
+                "trainable_modules",
+                List.of("trainable_modules"),
+                List.of("trainable_modules"),
+                adapter.trainableModules,
+                seed.trainableModules);
+        files.agree(
+                "the adapter's dtype",
+                List.of("dtype"),
+                List.of("dtype"),
+                adapter.getDtype(),
+                seed.getDtype());
+        files.agree(
+                "tensor_parallel_degree",
+                List.of("tensor_parallel_degree"),
+                List.of("tensor_parallel_degree"),
+                adapter.getTensorParallelDegree(),
+                seed.getTensorParallelDegree());
+        files.agree(
+                "the base model",
+                List.of("base_model_name_or_path"),
+                List.of("base_model_name_or_path"),
+                adapter.getBaseModelNameOrPath(),
+                seed.getBaseModelNameOrPath());
+        // the files agree where both speak; the union takes each setting from the file that states
+        // it, target_modules from adapter_config.json (the readings differ, see HuggingFaceTargets)
+        JsonConfigReader union =
+                JsonConfigReader.union(
+                        adapterFile.fresh(),
+                        seedFile.without("target_modules"),
+                        adapterFile.getSource() + " with " + seedFile.getSource());
+        LoRAConfig merged = read(union);
+        // a config saved alone writes a list of regexes into adapter_config.json as their
+        // alternation; lora_config.json keeps the list, so the config reads back as it was built
+        if (!merged.targetModules.equals(seed.targetModules)
+                && merged.excludeModules == null
+                && merged.targetModules.equals(adapterFormOrNull(seed.targetModules))) {
+            Builder b = merged.toBuilder();
+            b.targetModules = seed.targetModules;
+            return b.build();
+        }
+        return merged;
+    }
+
+    private static TargetModules adapterFormOrNull(TargetModules targets) {
+        try {
+            return HuggingFaceTargets.forAdapterConfig(targets);
+        } catch (IllegalArgumentException e) {
+            return null;
+        }
+    }
+
 
     /** The builder of {@link LoRAConfig}: {@code set*} is required, {@code opt*} optional. */
     public static final class Builder extends BaseBuilder<Builder> {

@@ -5,6 +5,7 @@ import ai.djl.nn.Block;
 import org.peft4j.core.PeftConfig;
 import org.peft4j.core.PeftMethod;
 import org.peft4j.core.PeftModel;
+import org.peft4j.core.config.ConfigPair;
 import org.peft4j.core.config.JsonConfigReader;
 
 import java.io.IOException;
@@ -33,6 +34,12 @@ public final class LoRAMethod implements PeftMethod {
     @Override
     public PeftConfig readConfig(JsonConfigReader reader) {
         return LoRAConfig.read(reader);
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    public PeftConfig readConfigs(ConfigPair files) {
+        return LoRAConfig.read(files);
     }
 
     /** {@inheritDoc} */

@@ -8,6 +8,7 @@ import org.peft4j.core.tree.TargetModules;
 
 import java.util.Collections;
 import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeSet;
@@ -66,6 +67,22 @@ final class LoRATargets {
                             + describe(blocks));
         }
         return Collections.unmodifiableMap(found);
+    }
+
+    /**
+     * Returns the paths, among every block path of {@code root} but the root, that a target
+     * matcher selects, in tree order, whatever their type.
+     */
+    static Set<String> select(Block root, TargetModules targets, TargetModules excludes) {
+        Set<String> out = new LinkedHashSet<>();
+        for (String path : BlockPaths.blocks(root).keySet()) {
+            if (!path.isEmpty()
+                    && targets.matches(path)
+                    && (excludes == null || !excludes.matches(path))) {
+                out.add(path);
+            }
+        }
+        return out;
     }
 
     private static String describe(Map<String, Block> blocks) {

@@ -304,7 +304,7 @@ class LoRACheckpointTest {
         second.savePretrained(dir);
         try (java.util.stream.Stream<Path> files = Files.list(dir)) {
             assertEquals(
-                    List.of("adapter_config.json", "adapter_model.safetensors"),
+                    List.of("adapter_config.json", "adapter_model.safetensors", "lora_config.json"),
                     files.map(p -> p.getFileName().toString()).sorted().toList());
         }
         assertFalse(

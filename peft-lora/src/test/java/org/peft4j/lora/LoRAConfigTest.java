@@ -60,7 +60,7 @@ class LoRAConfigTest {
     }
 
     @Test
-    void jsonRoundTripKeepsEveryField() {
+    void bothFilesTogetherKeepEveryFieldEachInItsToolsFile() throws IOException {
         LoRAConfig config =
                 seedStyle()
                         .optR(4)
@@ -72,19 +72,40 @@ class LoRAConfigTest {
                         .optUseRslora(true)
                         .optInitLoraWeights(LoRAInit.GAUSSIAN)
                         .optDtype(DataType.FLOAT16)
-                        .optExcludeModules(List.of("lm_head"))
                         .optTaskType("CAUSAL_LM")
                         .optBaseModelNameOrPath("stories260K")
                         .build();
-        PeftConfig read = PeftConfig.fromJson(config.toJsonString(), "test");
-        assertTrue(read instanceof LoRAConfig);
+        config.savePretrained(dir);
+        LoRAConfig read = LoRAConfig.fromPretrained(dir);
         assertEquals(config, read);
-        assertEquals(config.toJson(), read.toJson());
-        String json = config.toJsonString();
-        assertTrue(json.contains("\"bias\" : \"lora_only\""), json);
-        assertTrue(json.contains("\"init_lora_weights\" : \"gaussian\""), json);
-        assertTrue(json.contains("\"lora_alpha\" : 12.5"), json);
-        assertTrue(json.contains("\"dtype\" : \"float16\""), json);
+        String hf = Files.readString(dir.resolve("adapter_config.json"));
+        assertTrue(hf.contains("\"bias\" : \"lora_only\""), hf);
+        assertTrue(hf.contains("\"init_lora_weights\" : \"gaussian\""), hf);
+        assertTrue(hf.contains("\"lora_alpha\" : 12.5"), hf);
+        assertFalse(hf.contains("dtype") || hf.contains("merge_weights"), hf);
+        String seed = Files.readString(dir.resolve("lora_config.json"));
+        assertTrue(seed.contains("\"dtype\" : \"float16\""), seed);
+        assertTrue(seed.contains("\"trainable_bias\" : \"lora\""), seed);
+        assertTrue(seed.contains("\"rslora\" : true"), seed);
+        assertTrue(seed.contains("\"merge_weights\" : true"), seed);
+    }
+
+    @Test
+    void excludeModulesIsHuggingFacesOnly() {
+        LoRAConfig config = seedStyle().optExcludeModules(List.of("lm_head")).build();
+        assertTrue(config.toJsonString().contains("\"exclude_modules\" : [ \"lm_head\" ]"));
+        IllegalArgumentException e =
+                assertThrows(IllegalArgumentException.class, config::toSeedJson);
+        assertTrue(e.getMessage().contains("LoRAModel.savePretrained"), e.getMessage());
+        LoRAConfig read =
+                (LoRAConfig) PeftConfig.fromJson(config.toJsonString(), "adapter_config.json");
+        for (String path : List.of("model.layers.0.self_attn.q_proj", "lm_head", "model.norm")) {
+            assertEquals(
+                    config.getTargetModules().matches(path),
+                    read.getTargetModules().matches(path),
+                    path + ": the written alternation selects what the list selects");
+        }
+        assertEquals(List.of("lm_head"), read.getExcludeModules().getEntries());
     }
 
     @Test
@@ -219,11 +240,12 @@ class LoRAConfigTest {
     }
 
     @Test
-    void savesAtomicallyAsAdapterConfigJson() throws IOException {
+    void savesBothConfigFiles() throws IOException {
         LoRAConfig config = seedStyle().build();
         config.savePretrained(dir);
         LoRAConfig read = LoRAConfig.fromPretrained(dir);
         assertEquals(config, read);
         assertNull(read.getExcludeModules());
+        assertTrue(Files.isRegularFile(dir.resolve("lora_config.json")));
     }
 }

@@ -7,11 +7,7 @@ import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Parameter;
 import ai.djl.training.ParameterStore;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.SerializationFeature;
-
 import org.peft4j.core.PeftModel;
-import org.peft4j.core.io.AtomicFiles;
 import org.peft4j.core.io.NativeArrays;
 import org.peft4j.core.lm.CausalLanguageModel;
 import org.peft4j.core.parallel.ShardedCheckpoint;
@@ -64,15 +60,8 @@ final class PrefixCheckpoint {
                 merge || encoder.getTensorParallelDegree() == 1
                         ? config.toBuilder().optTensorParallelDegree(1).build()
                         : config;
-        ShardedCheckpoint.Companion configs =
-                () -> {
-                    ObjectMapper json =
-                            new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
-                    AtomicFiles.writeString(
-                            dir.resolve(PrefixConfig.SEED_CONFIG_FILE),
-                            json.writeValueAsString(saved.toSeedJson()) + '\n');
-                    saved.savePretrained(dir);
-                };
+        // prefix_config.json and adapter_config.json
+        ShardedCheckpoint.Companion configs = () -> saved.savePretrained(dir);
         NDArray table = encoder.getEmbedding().getArray();
         try (NDManager scratch = table.getManager().newSubManager()) {
             NDArray anchor = scratch.zeros(new Shape(1));

@@ -5,16 +5,22 @@ import static org.peft4j.core.config.Checks.require;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 
 import org.peft4j.core.PeftConfig;
+import org.peft4j.core.config.ConfigPair;
 import org.peft4j.core.config.JsonConfigReader;
 import org.peft4j.core.lm.CausalLanguageModel;
 
 import java.io.IOException;
 import java.nio.file.Path;
+import java.util.List;
 
 /**
  * The immutable description of a prefix: the seed's {@code PrefixConfig}, with the model's numbers
  * taken from the model itself by {@link Builder#fromModel(CausalLanguageModel)} so that they cannot
  * disagree with it.
+ *
+ * <p>Saved as two files, each with only its tool's fields: {@code adapter_config.json} (Hugging
+ * Face PEFT's {@code PrefixTuningConfig}) and {@code prefix_config.json} (PaddleNLP's {@code
+ * PrefixConfig}); loading reads both and refuses a setting they state differently.
  *
  * <table>
  *   <caption>Fields (seed names; Hugging Face's in brackets)</caption>
@@ -266,10 +272,11 @@ public final class PrefixConfig extends PeftConfig {
     }
 
     /**
-     * Writes Hugging Face's fields: {@code num_virtual_tokens}, {@code token_dim} ({@code kvHeads *
-     * headDim}) and {@code num_attention_heads} ({@code kvHeads}) as PEFT writes them for
-     * grouped-query models, {@code num_layers}, {@code prefix_projection}, {@code
-     * encoder_hidden_size}, and peft4j's extras under the seed's names.
+     * Writes Hugging Face's {@code PrefixTuningConfig} fields: {@code num_virtual_tokens}, {@code
+     * token_dim} ({@code kvHeads * headDim}) and {@code num_attention_heads} ({@code kvHeads}) as
+     * PEFT writes them for grouped-query models, {@code num_transformer_submodules}, {@code
+     * num_layers}, {@code prefix_projection} and {@code encoder_hidden_size} ({@code null} without
+     * a projection). peft4j's other settings are PaddleNLP's and go to {@code prefix_config.json}.
      *
      * @param json the object to add the fields to
      */
@@ -280,33 +287,61 @@ public final class PrefixConfig extends PeftConfig {
         json.put("num_transformer_submodules", 1);
         json.put("num_attention_heads", numKeyValueHeads);
         json.put("num_layers", numHiddenLayers);
-        json.put("encoder_hidden_size", prefixProjectionHiddenSize);
+        putProjectionSize(json, "encoder_hidden_size");
         json.put("prefix_projection", prefixProjection);
-        json.put("hidden_size", hiddenSize);
-        json.put("num_key_value_heads", numKeyValueHeads);
-        json.put("head_dim", headDim);
-        json.put("prefix_dropout", prefixDropout);
+    }
+
+    private void putProjectionSize(ObjectNode json, String key) {
+        if (prefixProjection) {
+            json.put(key, prefixProjectionHiddenSize);
+        } else {
+            json.putNull(key);
+        }
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    public String getSeedConfigFile() {
+        return SEED_CONFIG_FILE;
     }
 
     /**
-     * Returns the seed's {@code prefix_config.json} content, PaddleNLP's field names.
+     * Returns {@code prefix_config.json}: PaddleNLP's {@code PrefixConfig} fields under its names
+     * ({@code num_prefix_tokens}, {@code num_attention_heads} (the query heads), {@code
+     * multi_query_group_num} (the key/value heads), {@code num_hidden_layers}, {@code hidden_size},
+     * {@code prefix_projection}, {@code prefix_projection_hidden_size}, {@code prefix_dropout},
+     * {@code tensor_parallel_degree}, {@code dtype}).
      *
      * @return a new JSON object
      */
+    @Override
     public ObjectNode toSeedJson() {
-        ObjectNode json = toJson().objectNode();
-        json.put("base_model_name_or_path", getBaseModelNameOrPath());
+        ObjectNode json = newObject();
         json.put("num_prefix_tokens", numPrefixTokens);
         json.put("num_attention_heads", numAttentionHeads);
         json.put("multi_query_group_num", numKeyValueHeads);
         json.put("num_hidden_layers", numHiddenLayers);
         json.put("hidden_size", hiddenSize);
         json.put("prefix_projection", prefixProjection);
-        json.put("prefix_projection_hidden_size", prefixProjectionHiddenSize);
+        putProjectionSize(json, "prefix_projection_hidden_size");
         json.put("prefix_dropout", prefixDropout);
         json.put("tensor_parallel_degree", getTensorParallelDegree());
         json.put("dtype", dtypeName(getDtype()));
         return json;
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    protected void describeFields(ObjectNode json) {
+        json.put("num_prefix_tokens", numPrefixTokens);
+        json.put("num_hidden_layers", numHiddenLayers);
+        json.put("num_attention_heads", numAttentionHeads);
+        json.put("num_key_value_heads", numKeyValueHeads);
+        json.put("hidden_size", hiddenSize);
+        json.put("head_dim", headDim);
+        json.put("prefix_projection", prefixProjection);
+        json.put("prefix_projection_hidden_size", prefixProjectionHiddenSize);
+        json.put("prefix_dropout", prefixDropout);
     }
 
     /**
@@ -375,6 +410,8 @@ public final class PrefixConfig extends PeftConfig {
                     "is " + submodules + "; peft4j's prefix tuning is for decoder-only models (1)");
         }
         r.skip("peft_version");
+        r.ignore("init_weights", "Hugging Face's initialisation applies only when creating a prefix");
+        r.refuseIfSet("modules_to_save", "whole trained copies of modules beside the prefix");
         r.warnAboutUnreadKeys();
         return r.build(b::build);
     }
@@ -390,20 +427,129 @@ public final class PrefixConfig extends PeftConfig {
     }
 
     /**
-     * Reads the config of a saved prefix: the seed's {@code prefix_config.json} when present (it
-     * knows the model's query heads), else {@code adapter_config.json}.
+     * Reads a prefix config from both of its files. A setting stated in both, under either tool's
+     * name, must have one value: the token count, the layers, the key/value heads ({@code
+     * num_attention_heads} in Hugging Face's file, {@code multi_query_group_num} in PaddleNLP's),
+     * the projection and its width, and, where earlier peft4j versions wrote them into {@code
+     * adapter_config.json}, the query heads, hidden size, dropout, dtype and tensor-parallel
+     * degree. PaddleNLP's file gives the query heads and hidden size, Hugging Face's the head size
+     * ({@code token_dim / num_attention_heads}) and the task.
+     *
+     * @param files the two files
+     * @return the config
+     * @throws IllegalArgumentException if a file is invalid, or the files disagree (naming both
+     *     files, the keys and both values)
+     */
+    public static PrefixConfig read(ConfigPair files) {
+        JsonConfigReader adapterFile = files.getAdapterConfig().fresh();
+        JsonConfigReader seedFile = files.getSeedConfig().fresh();
+        PrefixConfig hf = read(files.getAdapterConfig().fresh());
+        PrefixConfig seed = read(files.getSeedConfig().fresh());
+        files.agree(
+                "the number of prefix tokens",
+                List.of("num_virtual_tokens", "num_prefix_tokens"),
+                List.of("num_prefix_tokens", "num_virtual_tokens"),
+                hf.numPrefixTokens,
+                seed.numPrefixTokens);
+        files.agree(
+                "the number of layers",
+                List.of("num_layers", "num_hidden_layers"),
+                List.of("num_hidden_layers", "num_layers"),
+                hf.numHiddenLayers,
+                seed.numHiddenLayers);
+        files.agree(
+                "the prefix's key/value heads",
+                List.of("num_key_value_heads", "num_attention_heads"),
+                List.of("multi_query_group_num", "num_key_value_heads", "num_attention_heads"),
+                hf.numKeyValueHeads,
+                seed.numKeyValueHeads);
+        // Hugging Face's num_attention_heads counts the prefix's (key/value) heads; only an earlier
+        // peft4j file, which also wrote num_key_value_heads, holds the query heads there
+        files.agree(
+                "the model's query heads",
+                adapterFile.has("num_key_value_heads")
+                        ? List.of("num_attention_heads")
+                        : List.of(),
+                List.of("num_attention_heads"),
+                hf.numAttentionHeads,
+                seed.numAttentionHeads);
+        files.agree(
+                "the model's hidden size",
+                List.of("hidden_size"),
+                List.of("hidden_size"),
+                hf.hiddenSize,
+                seed.hiddenSize);
+        files.agree(
+                "prefix_projection",
+                List.of("prefix_projection"),
+                List.of("prefix_projection"),
+                hf.prefixProjection,
+                seed.prefixProjection);
+        if (hf.prefixProjection) {
+            files.agree(
+                    "the projection's width",
+                    List.of("encoder_hidden_size", "prefix_projection_hidden_size"),
+                    List.of("prefix_projection_hidden_size", "encoder_hidden_size"),
+                    hf.prefixProjectionHiddenSize,
+                    seed.prefixProjectionHiddenSize);
+        }
+        files.agree(
+                "prefix_dropout",
+                List.of("prefix_dropout"),
+                List.of("prefix_dropout"),
+                hf.prefixDropout,
+                seed.prefixDropout);
+        files.agree(
+                "the prefix's dtype",
+                List.of("dtype"),
+                List.of("dtype"),
+                hf.getDtype(),
+                seed.getDtype());
+        files.agree(
+                "tensor_parallel_degree",
+                List.of("tensor_parallel_degree"),
+                List.of("tensor_parallel_degree"),
+                hf.getTensorParallelDegree(),
+                seed.getTensorParallelDegree());
+        files.agree(
+                "the base model",
+                List.of("base_model_name_or_path"),
+                List.of("base_model_name_or_path"),
+                hf.getBaseModelNameOrPath(),
+                seed.getBaseModelNameOrPath());
+        Builder b = seed.toBuilder();
+        if (adapterFile.has("head_dim") || adapterFile.has("token_dim")) {
+            b.headDim = hf.headDim;
+        }
+        b.optTaskType(hf.getTaskType());
+        if (seed.getBaseModelNameOrPath() == null) {
+            b.optBaseModelNameOrPath(hf.getBaseModelNameOrPath());
+        }
+        if (!seedFile.has("prefix_dropout")) {
+            b.prefixDropout = hf.prefixDropout;
+        }
+        if (!seedFile.has("dtype")) {
+            b.optDtype(hf.getDtype());
+        }
+        if (!seedFile.has("tensor_parallel_degree")) {
+            b.optTensorParallelDegree(hf.getTensorParallelDegree());
+        }
+        return seedFile.build(b::build);
+    }
+
+    /**
+     * Reads the config of a saved prefix: {@code adapter_config.json} and {@code
+     * prefix_config.json} together when both are there (see {@link #read(ConfigPair)}), else the
+     * one that is.
      *
      * @param dir an adapter directory or a config file
      * @return the config
      * @throws IOException if no config file can be read
-     * @throws IllegalArgumentException if the file is malformed or not a prefix adapter
+     * @throws IllegalArgumentException if a file is malformed, the files disagree, or the adapter
+     *     is not a prefix adapter
      */
     public static PrefixConfig fromPretrained(Path dir) throws IOException {
-        Path seed = dir.resolve(SEED_CONFIG_FILE);
-        PeftConfig config =
-                java.nio.file.Files.isRegularFile(seed)
-                        ? read(JsonConfigReader.read(seed))
-                        : PeftConfig.fromPretrained(dir);
+        PeftConfig config = PeftConfig.fromPretrained(dir);
         if (!(config instanceof PrefixConfig)) {
             throw new IllegalArgumentException(
                     dir + " holds a " + config.getPeftType() + " adapter, not a prefix adapter");

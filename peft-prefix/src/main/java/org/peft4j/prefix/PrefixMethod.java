@@ -5,6 +5,7 @@ import ai.djl.nn.Block;
 import org.peft4j.core.PeftConfig;
 import org.peft4j.core.PeftMethod;
 import org.peft4j.core.PeftModel;
+import org.peft4j.core.config.ConfigPair;
 import org.peft4j.core.config.JsonConfigReader;
 import org.peft4j.core.lm.CausalLanguageModel;
 
@@ -36,6 +37,12 @@ public final class PrefixMethod implements PeftMethod {
     @Override
     public PeftConfig readConfig(JsonConfigReader reader) {
         return PrefixConfig.read(reader);
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    public PeftConfig readConfigs(ConfigPair files) {
+        return PrefixConfig.read(files);
     }
 
     /** {@inheritDoc} */

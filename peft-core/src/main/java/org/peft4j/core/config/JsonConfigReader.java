@@ -9,6 +9,11 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.CharBuffer;
+import java.nio.charset.CharsetDecoder;
+import java.nio.charset.CoderResult;
+import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
@@ -18,6 +23,7 @@ import java.util.Collections;
 import java.util.Iterator;
 import java.util.LinkedHashSet;
 import java.util.List;
+import java.util.Locale;
 import java.util.Set;
 import java.util.function.Supplier;
 
@@ -75,16 +81,110 @@ public final class JsonConfigReader {
     }
 
     /**
-     * Reads and parses a JSON file.
+     * Reads and parses a JSON file, which must be UTF-8 (as JSON files exchanged between systems
+     * must be, RFC 8259).
+     *
+     * <p>Bytes that are not UTF-8 are refused rather than replaced: a replaced byte inside a path
+     * or a name would silently select other modules or load another base model.
      *
      * @param file a JSON file holding one object
      * @return a reader over the object
      * @throws NoSuchFileException if the file does not exist
      * @throws IOException if the file cannot be read
-     * @throws IllegalArgumentException if the file is not a JSON object
+     * @throws IllegalArgumentException if the file is not UTF-8 (the message names the byte offset,
+     *     line and byte) or not a JSON object
      */
     public static JsonConfigReader read(Path file) throws IOException {
-        return parse(new String(Files.readAllBytes(file), StandardCharsets.UTF_8), file.toString());
+        return parse(decodeUtf8(Files.readAllBytes(file), file.toString()), file.toString());
+    }
+
+    /**
+     * Decodes UTF-8 strictly.
+     *
+     * @param bytes the file's bytes
+     * @param source the file, for the message
+     * @return the text
+     * @throws IllegalArgumentException at the first byte that is not part of a UTF-8 character,
+     *     naming its offset, line and value
+     */
+    public static String decodeUtf8(byte[] bytes, String source) {
+        CharsetDecoder decoder =
+                StandardCharsets.UTF_8
+                        .newDecoder()
+                        .onMalformedInput(CodingErrorAction.REPORT)
+                        .onUnmappableCharacter(CodingErrorAction.REPORT);
+        ByteBuffer in = ByteBuffer.wrap(bytes);
+        CharBuffer out = CharBuffer.allocate(bytes.length);
+        CoderResult result = decoder.decode(in, out, true);
+        if (!result.isError()) {
+            result = decoder.flush(out);
+        }
+        if (result.isError()) {
+            int offset = in.position();
+            int line = 1;
+            for (int i = 0; i < offset; i++) {
+                if (bytes[i] == '\n') {
+                    line++;
+                }
+            }
+            StringBuilder found = new StringBuilder();
+            for (int i = offset; i < Math.min(bytes.length, offset + result.length()); i++) {
+                found.append(found.length() == 0 ? "" : " ")
+                        .append(String.format(Locale.ROOT, "0x%02X", bytes[i] & 0xFF));
+            }
+            throw new IllegalArgumentException(
+                    source
+                            + ": not UTF-8: byte offset "
+                            + offset
+                            + " (line "
+                            + line
+                            + ") holds "
+                            + found
+                            + ", which is not a UTF-8 character; save the file as UTF-8 (JSON"
+                            + " config files must be UTF-8)");
+        }
+        out.flip();
+        return out.toString();
+    }
+
+    /**
+     * Joins two objects into one reader: every field of {@code first}, and those of {@code second}
+     * that {@code first} lacks. Check first that the fields both hold agree (see {@link
+     * ConfigPair}); this only takes the union.
+     *
+     * @param first the object whose fields win
+     * @param second the object that fills in the rest
+     * @param source where the joined fields came from, for messages
+     * @return a reader over the union
+     */
+    public static JsonConfigReader union(
+            JsonConfigReader first, JsonConfigReader second, String source) {
+        ObjectNode union = second.node.deepCopy();
+        union.setAll(first.node.deepCopy());
+        return new JsonConfigReader(union, source);
+    }
+
+    /**
+     * Returns a new reader over a copy of the same object, with no field read yet.
+     *
+     * @return the reader
+     */
+    public JsonConfigReader fresh() {
+        return new JsonConfigReader(node.deepCopy(), source);
+    }
+
+    /**
+     * Returns a new reader over a copy of the object without some fields.
+     *
+     * @param keys the fields to leave out
+     * @return the reader, with no field read yet
+     */
+    public JsonConfigReader without(String... keys) {
+        ObjectNode copy = node.deepCopy();
+        for (String key : keys) {
+            copy.remove(key);
+        }
+        return new JsonConfigReader(copy, source);
     }
 
     /**
@@ -105,6 +205,32 @@ public final class JsonConfigReader {
     public boolean has(String key) {
         JsonNode value = node.get(key);
         return value != null && !value.isNull();
+    }
+
+    /**
+     * Returns a field's JSON value without marking it as read, for messages that quote it.
+     *
+     * @param key the field name
+     * @return the value, or {@code null} when absent or {@code null}
+     */
+    public JsonNode peek(String key) {
+        JsonNode value = node.get(key);
+        return value == null || value.isNull() ? null : value;
+    }
+
+    /**
+     * Returns the first of some field names that is set.
+     *
+     * @param keys field names, in order of preference
+     * @return the first set name, or {@code null} when none is
+     */
+    public String firstPresent(String... keys) {
+        for (String key : keys) {
+            if (has(key)) {
+                return key;
+            }
+        }
+        return null;
     }
 
     /**

@@ -10,16 +10,25 @@ import java.util.regex.PatternSyntaxException;
  * Which block paths a method adapts, in the two forms of the seed and of Hugging Face PEFT.
  *
  * <ul>
- *   <li>A single string is a regular expression that must match the whole path, as the seed's
- *       {@code re.fullmatch} does: {@code ".*q_proj.*"}.
- *   <li>A list holds entries that each match a path equal to it, a path ending in {@code "." +
- *       entry} (Hugging Face: {@code "q_proj"} selects every {@code ...self_attn.q_proj}), or, read
- *       as a regular expression, the whole path (the seed's lists of regexes).
+ *   <li>A single string is a regular expression that must match the whole path, as both Hugging
+ *       Face PEFT and the seed read it ({@code re.fullmatch}): {@code ".*\\.(q_proj|v_proj)"}.
+ *   <li>A list holds entries of two kinds, each read as the tool that writes it reads it. A
+ *       <em>name</em> (an entry without any of the regex characters {@code \ ^ $ * + ? ( ) [ ] { }
+ *       |}) matches a path equal to it or ending in {@code "." + name}, as Hugging Face PEFT reads
+ *       its lists: {@code "q_proj"} selects every {@code ...self_attn.q_proj}. Any other entry is a
+ *       regular expression that must match the whole path, as the seed (PaddleNLP) reads its lists:
+ *       {@code ".*q_proj.*"}.
  * </ul>
+ *
+ * <p>So a list written by Hugging Face PEFT (names) selects here what it selects there, and so
+ * does a list of regexes written by PaddleNLP or by earlier peft4j versions. {@link
+ * HuggingFaceTargets} turns either form into what each tool's file must hold.
  *
  * <p>Instances are immutable.
  */
 public final class TargetModules {
+
+    private static final String REGEX_CHARACTERS = "\\^$*+?()[]{}|";
 
     private final boolean singleRegex;
     private final List<String> entries;
@@ -61,7 +70,7 @@ public final class TargetModules {
     /**
      * Creates the list form.
      *
-     * @param entries names matched exactly or as a dotted suffix, or regexes matching whole paths
+     * @param entries names matched exactly or as a dotted suffix, and regexes matching whole paths
      * @return the matcher
      * @throws IllegalArgumentException if the list is empty or an entry is empty or invalid
      */
@@ -70,6 +79,31 @@ public final class TargetModules {
             throw new IllegalArgumentException("the list of module patterns is empty");
         }
         return new TargetModules(false, entries);
+    }
+
+    /**
+     * Tests whether a list entry is a name (matched exactly or as a dotted suffix) rather than a
+     * regular expression.
+     *
+     * @param entry a list entry
+     * @return true when the entry holds none of the characters {@code \ ^ $ * + ? ( ) [ ] { } |}
+     */
+    public static boolean isName(String entry) {
+        for (int i = 0; i < entry.length(); i++) {
+            if (REGEX_CHARACTERS.indexOf(entry.charAt(i)) >= 0) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /**
+     * Tests whether every entry of the list form is a name.
+     *
+     * @return false for the single-regex form or a list with a regex entry
+     */
+    public boolean isNames() {
+        return !singleRegex && entries.stream().allMatch(TargetModules::isName);
     }
 
     /**
@@ -98,14 +132,13 @@ public final class TargetModules {
      */
     public boolean matches(String path) {
         for (int i = 0; i < entries.size(); i++) {
-            if (patterns.get(i).matcher(path).matches()) {
-                return true;
-            }
-            if (!singleRegex) {
-                String entry = entries.get(i);
-                if (path.equals(entry) || path.endsWith('.' + entry)) {
+            String entry = entries.get(i);
+            if (singleRegex || !isName(entry)) {
+                if (patterns.get(i).matcher(path).matches()) {
                     return true;
                 }
+            } else if (path.equals(entry) || path.endsWith('.' + entry)) {
+                return true;
             }
         }
         return false;
