@@ -82,18 +82,36 @@ public final class HuggingFaceTargets {
         if (chosen.isEmpty()) {
             throw new IllegalArgumentException("no adapted layer to write target_modules for");
         }
-        List<String> names = new ArrayList<>();
+        // the layers' own names (q_proj, v_proj) when they select nothing else
+        List<String> lastNames = new ArrayList<>();
         for (String path : chosen) {
-            String name = uniqueSuffix(path, chosen, modulePaths);
-            if (name == null) {
-                names = null;
-                break;
-            }
-            if (!names.contains(name)) {
-                names.add(name);
+            String last = path.substring(path.lastIndexOf('.') + 1);
+            if (!lastNames.contains(last)) {
+                lastNames.add(last);
             }
         }
-        if (names != null) {
+        if (lastNames.stream().allMatch(n -> !n.isEmpty() && TargetModules.isName(n))) {
+            Set<String> byLastNames = new LinkedHashSet<>();
+            lastNames.forEach(n -> byLastNames.addAll(nameMatches(n, modulePaths)));
+            if (chosen.equals(byLastNames)) {
+                return TargetModules.list(lastNames);
+            }
+        }
+        // else, path by path, the shortest suffix that selects no other module
+        List<String> names = new ArrayList<>();
+        boolean expressible = true;
+        for (String path : chosen) {
+            if (names.stream().anyMatch(n -> path.equals(n) || path.endsWith('.' + n))) {
+                continue; // a shorter name already selects it
+            }
+            String name = uniqueSuffix(path, chosen, modulePaths);
+            if (name == null) {
+                expressible = false;
+                break;
+            }
+            names.add(name);
+        }
+        if (expressible) {
             return TargetModules.list(names);
         }
         String own = pythonRegexOrNull(asOneRegex(targets));
