@@ -431,8 +431,7 @@ public final class PrefixConfig extends PeftConfig {
      * name, must have one value: the token count, the layers, the key/value heads ({@code
      * num_attention_heads} in Hugging Face's file, {@code multi_query_group_num} in PaddleNLP's),
      * the projection and its width, and, where earlier peft4j versions wrote them into {@code
-     * adapter_config.json}, the query heads, hidden size, dropout, dtype and tensor-parallel
-     * degree. PaddleNLP's file gives the query heads and hidden size, Hugging Face's the head size
+     * adapter_config.json}, the hidden size, dropout, dtype and tensor-parallel degree. PaddleNLP's file gives the query heads and hidden size, Hugging Face's the head size
      * ({@code token_dim / num_attention_heads}) and the task.
      *
      * @param files the two files
@@ -463,16 +462,8 @@ public final class PrefixConfig extends PeftConfig {
                 List.of("multi_query_group_num", "num_key_value_heads", "num_attention_heads"),
                 hf.numKeyValueHeads,
                 seed.numKeyValueHeads);
-        // Hugging Face's num_attention_heads counts the prefix's (key/value) heads; only an earlier
-        // peft4j file, which also wrote num_key_value_heads, holds the query heads there
-        files.agree(
-                "the model's query heads",
-                adapterFile.has("num_key_value_heads")
-                        ? List.of("num_attention_heads")
-                        : List.of(),
-                List.of("num_attention_heads"),
-                hf.numAttentionHeads,
-                seed.numAttentionHeads);
+        // Hugging Face's num_attention_heads counts the prefix's (key/value) heads, as earlier peft4j
+        // versions wrote it too: the query heads are PaddleNLP's file's alone
         files.agree(
                 "the model's hidden size",
                 List.of("hidden_size"),

@@ -24,11 +24,16 @@ import org.junit.jupiter.api.io.TempDir;
 import org.peft4j.core.PeftModel;
 import org.peft4j.core.io.SafetensorsReader;
 import org.peft4j.core.io.SafetensorsWriter;
+import org.peft4j.core.testing.ConfigFields;
+import org.peft4j.core.testing.HfTargetRules;
 
 import java.io.IOException;
 import java.nio.file.Files;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.Map;
+import java.util.Set;
 
 class PrefixCheckpointTest {
 
@@ -218,5 +223,118 @@ class PrefixCheckpointTest {
         assertTrue(
                 e.getMessage().contains("num_key_value_heads is 4 in the config, 2 in the model"),
                 e.getMessage());
+    }
+
+    @Test
+    void eachConfigFileHoldsOnlyItsToolsFields() throws IOException {
+        for (boolean projection : new boolean[] {false, true}) {
+            TinyDecoder base = TinyDecoder.create(manager, 1);
+            PrefixConfig.Builder config = PrefixModelTest.config(base, 5);
+            if (projection) {
+                config.optPrefixProjection(10);
+            }
+            Path out = dir.resolve("projection-" + projection);
+            trained(base, config.optPrefixDropout(0.1).build()).savePretrained(out);
+            JsonNode hf = new ObjectMapper().readTree(out.resolve("adapter_config.json").toFile());
+            JsonNode seed = new ObjectMapper().readTree(out.resolve("prefix_config.json").toFile());
+            Set<String> extraHf = HfTargetRules.fields(hf);
+            extraHf.removeAll(ConfigFields.HF_PREFIX_TUNING_CONFIG);
+            assertEquals(Set.of(), extraHf, "fields HF's PrefixTuningConfig does not define");
+            Set<String> extraSeed = HfTargetRules.fields(seed);
+            extraSeed.removeAll(ConfigFields.PADDLE_PREFIX_CONFIG);
+            assertEquals(Set.of(), extraSeed, "fields PaddleNLP's PrefixConfig does not define");
+            assertEquals(0.1, seed.get("prefix_dropout").asDouble());
+            assertEquals("float32", seed.get("dtype").asText());
+            assertEquals(projection ? 10 : 0, hf.get("encoder_hidden_size").asInt());
+            assertEquals(hf.get("encoder_hidden_size"), seed.get("prefix_projection_hidden_size"));
+            assertEquals(
+                    0.1,
+                    PrefixConfig.fromPretrained(out).getPrefixDropout(),
+                    "read from prefix_config.json beside adapter_config.json");
+        }
+    }
+
+    @Test
+    void filesThatDisagreeAreRefusedNamingBothValues() throws IOException {
+        TinyDecoder base = TinyDecoder.create(manager, 1);
+        trained(base, PrefixModelTest.config(base, 8).build()).savePretrained(dir);
+        Path seed = dir.resolve("prefix_config.json");
+        String good = Files.readString(seed);
+        Files.writeString(seed, good.replace("\"num_prefix_tokens\" : 8", "\"num_prefix_tokens\" : 16"));
+        IllegalArgumentException e =
+                assertThrows(
+                        IllegalArgumentException.class,
+                        () -> PrefixModelForCausalLM.fromPretrained(TinyDecoder.create(manager, 1), dir));
+        assertEquals(
+                dir.resolve("adapter_config.json")
+                        + " and "
+                        + seed
+                        + " disagree on the number of prefix tokens: \"num_virtual_tokens\": 8 in"
+                        + " the first, \"num_prefix_tokens\": 16 in the second. The two files"
+                        + " describe one adapter (Hugging Face PEFT reads the first, PaddleNLP the"
+                        + " second, peft4j writes both on every save), so one of them was edited or"
+                        + " left from another save: correct the wrong one, or delete it (either"
+                        + " file alone loads)",
+                e.getMessage());
+        Files.writeString(seed, good.replace("\"multi_query_group_num\" : 2", "\"multi_query_group_num\" : 4"));
+        IllegalArgumentException heads =
+                assertThrows(IllegalArgumentException.class, () -> PrefixConfig.fromPretrained(dir));
+        assertTrue(heads.getMessage().contains("key/value heads"), heads.getMessage());
+        assertTrue(heads.getMessage().contains("\"multi_query_group_num\": 4"), heads.getMessage());
+    }
+
+    @Test
+    void bytesThatAreNotUtf8AreRefusedInEitherFile() throws IOException {
+        TinyDecoder base = TinyDecoder.create(manager, 1);
+        trained(base, PrefixModelTest.config(base, 5).build()).savePretrained(dir);
+        for (String name : List.of("adapter_config.json", "prefix_config.json")) {
+            Path file = dir.resolve(name);
+            byte[] good = Files.readAllBytes(file);
+            int at = new String(good, StandardCharsets.UTF_8).indexOf("dtype\"");
+            at = at < 0 ? new String(good, StandardCharsets.UTF_8).indexOf("peft_type") : at;
+            byte[] bad = good.clone();
+            bad[at] = (byte) 0xFF;
+            Files.write(file, bad);
+            IllegalArgumentException e =
+                    assertThrows(IllegalArgumentException.class, () -> PrefixConfig.fromPretrained(dir));
+            assertTrue(e.getMessage().startsWith(file + ": not UTF-8: byte offset " + at), e.getMessage());
+            assertTrue(e.getMessage().contains("0xFF"), e.getMessage());
+            Files.write(file, good);
+        }
+    }
+
+    @Test
+    void readsPrefixesOfThePreviousPeft4jVersion() throws IOException {
+        TinyDecoder base = TinyDecoder.create(manager, 1);
+        PrefixModelForCausalLM model = trained(base, PrefixModelTest.config(base, 5).build());
+        float[] expected = logits(model);
+        model.savePretrained(dir);
+        // both files as peft4j 0.1.0 wrote them: PaddleNLP's fields inside adapter_config.json
+        Files.writeString(
+                dir.resolve("adapter_config.json"),
+                "{\n  \"peft_type\" : \"PREFIX_TUNING\",\n  \"task_type\" : null,\n"
+                        + "  \"base_model_name_or_path\" : null,\n  \"inference_mode\" : true,\n"
+                        + "  \"num_virtual_tokens\" : 5,\n  \"token_dim\" : 8,\n"
+                        + "  \"num_transformer_submodules\" : 1,\n  \"num_attention_heads\" : 2,\n"
+                        + "  \"num_layers\" : 2,\n  \"encoder_hidden_size\" : 0,\n"
+                        + "  \"prefix_projection\" : false,\n  \"hidden_size\" : 16,\n"
+                        + "  \"num_key_value_heads\" : 2,\n  \"head_dim\" : 4,\n"
+                        + "  \"prefix_dropout\" : 0.0,\n  \"dtype\" : \"float32\",\n"
+                        + "  \"tensor_parallel_degree\" : 1\n}\n");
+        Files.writeString(
+                dir.resolve("prefix_config.json"),
+                "{\n  \"base_model_name_or_path\" : null,\n  \"num_prefix_tokens\" : 5,\n"
+                        + "  \"num_attention_heads\" : 4,\n  \"multi_query_group_num\" : 2,\n"
+                        + "  \"num_hidden_layers\" : 2,\n  \"hidden_size\" : 16,\n"
+                        + "  \"prefix_projection\" : false,\n"
+                        + "  \"prefix_projection_hidden_size\" : 0,\n  \"prefix_dropout\" : 0.0,\n"
+                        + "  \"tensor_parallel_degree\" : 1,\n  \"dtype\" : \"float32\"\n}\n");
+        PrefixConfig read = PrefixConfig.fromPretrained(dir);
+        assertEquals(4, read.getNumAttentionHeads());
+        assertEquals(2, read.getNumKeyValueHeads());
+        assertLoadedEqualsSaved(
+                model,
+                expected,
+                PrefixModelForCausalLM.fromPretrained(TinyDecoder.create(manager, 1), dir));
     }
 }
