@@ -104,13 +104,13 @@ class LoRAAdapterFilesTest {
         Set<String> adapted = adaptedByTensors(out);
         assertEquals(new TreeSet<>(model.getLoRALayers().keySet()), adapted, name);
         JsonNode hf = JSON.readTree(out.resolve("adapter_config.json").toFile());
-        JsonNode paddle = JSON.readTree(out.resolve("lora_config.json").toFile());
         assertEquals(
                 adapted,
                 HfTargetRules.hfSelected(hf, moduleNames),
                 name + ": Hugging Face PEFT's rules on adapter_config.json select exactly the"
                         + " adapted layers; target_modules = "
                         + hf.get("target_modules"));
+        JsonNode paddle = JSON.readTree(out.resolve("lora_config.json").toFile());
         assertEquals(
                 adapted,
                 HfTargetRules.paddleSelected(paddle, moduleNames),

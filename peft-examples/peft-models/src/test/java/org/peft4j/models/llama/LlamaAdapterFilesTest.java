@@ -98,12 +98,12 @@ class LlamaAdapterFilesTest {
         assertTrue(moduleNames.containsAll(adapted), "peft4j's paths are Hugging Face's names");
         moduleNames.addAll(BlockPaths.blocks(llama()).keySet());
         JsonNode hf = JSON.readTree(out.resolve("adapter_config.json").toFile());
-        JsonNode paddle = JSON.readTree(out.resolve("lora_config.json").toFile());
         assertEquals(
                 adapted,
                 HfTargetRules.hfSelected(hf, moduleNames),
                 name + ": Hugging Face PEFT's rules select exactly the adapted layers; written: "
                         + hf.get("target_modules"));
+        JsonNode paddle = JSON.readTree(out.resolve("lora_config.json").toFile());
         assertEquals(
                 adapted,
                 HfTargetRules.paddleSelected(paddle, moduleNames),
