@@ -10,9 +10,10 @@ import java.util.TreeSet;
 public final class ConfigFields {
 
     /**
-     * Hugging Face PEFT 0.20.0 ({@code src/peft/config.py}): {@code PeftConfigMixin} ({@code
-     * task_type}, {@code peft_type}, {@code auto_mapping}, {@code peft_version}) and {@code
-     * PeftConfig} ({@code base_model_name_or_path}, {@code revision}, {@code inference_mode}).
+     * Hugging Face PEFT at commit 5d602fd, 0.20.1.dev0 ({@code src/peft/config.py}): {@code
+     * PeftConfigMixin} ({@code task_type}, {@code peft_type}, {@code auto_mapping}, {@code
+     * peft_version}) and {@code PeftConfig} ({@code base_model_name_or_path}, {@code revision},
+     * {@code inference_mode}).
      */
     public static final Set<String> HF_PEFT_CONFIG =
             Set.of(
@@ -24,7 +25,7 @@ public final class ConfigFields {
                     "revision",
                     "inference_mode");
 
-    /** Hugging Face PEFT 0.20.0, {@code src/peft/tuners/lora/config.py}: {@code LoraConfig}. */
+    /** Hugging Face PEFT at 5d602fd, {@code src/peft/tuners/lora/config.py}: {@code LoraConfig}. */
     public static final Set<String> HF_LORA_CONFIG =
             union(
                     HF_PEFT_CONFIG,
@@ -65,8 +66,9 @@ public final class ConfigFields {
                             "ensure_weight_tying"));
 
     /**
-     * Hugging Face PEFT 0.20.0: {@code PromptLearningConfig} ({@code src/peft/config.py}) and
-     * {@code PrefixTuningConfig} ({@code src/peft/tuners/prefix_tuning/config.py}).
+     * Hugging Face PEFT at commit 5d602fd: {@code PromptLearningConfig} ({@code
+     * src/peft/config.py}) and {@code PrefixTuningConfig} ({@code
+     * src/peft/tuners/prefix_tuning/config.py}).
      */
     public static final Set<String> HF_PREFIX_TUNING_CONFIG =
             union(

@@ -16,9 +16,9 @@ import java.util.regex.Pattern;
  * How the Python tools that read peft4j's adapter files select modules, written out from their
  * source, independently of peft4j's own matcher ({@code TargetModules}, {@code HuggingFaceTargets}).
  *
- * <p>Hugging Face PEFT 0.20.0 ({@code src/peft/tuners/tuners_utils.py}, {@code
- * check_target_module_exists}; {@code src/peft/utils/other.py}, {@code match_target_against_key}),
- * for every key of {@code model.named_modules()} of the base model:
+ * <p>Hugging Face PEFT at commit 5d602fd, 0.20.1.dev0 ({@code src/peft/tuners/tuners_utils.py},
+ * {@code check_target_module_exists}; {@code src/peft/utils/other.py}, {@code
+ * match_target_against_key}), for every key of {@code model.named_modules()} of the base model:
  *
  * <ol>
  *   <li>{@code exclude_modules}: a string excludes a key it {@code re.fullmatch}es; a list
