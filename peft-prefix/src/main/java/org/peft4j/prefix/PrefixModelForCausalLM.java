@@ -34,6 +34,9 @@ import java.util.Map;
  * TextGenerator} (greedy, beam and contrastive search) relies on, and the prefix is never stale in
  * it.
  *
+ * <p>The prefix takes the first {@code P} positions, so a row may hold {@code P} tokens fewer than
+ * the base model's context ({@link #getMaxPositions()}); a longer input is refused.
+ *
  * <pre>{@code
  * PrefixConfig config = PrefixConfig.builder().fromModel(llama).setNumPrefixTokens(16).build();
  * PrefixModelForCausalLM model = new PrefixModelForCausalLM(llama, config);
@@ -56,11 +59,20 @@ public class PrefixModelForCausalLM extends PeftModel implements CausalLanguageM
      *
      * @param model the base model; its weights must be initialised
      * @param config the prefix config, which must fit the model
-     * @throws IllegalArgumentException if the config disagrees with the model (each number named)
+     * @throws IllegalArgumentException if the config disagrees with the model (each number named),
+     *     or its prefix takes every position of the model's context
      */
     public PrefixModelForCausalLM(CausalLanguageModel model, PrefixConfig config) {
         super(model);
         config.checkFits(model);
+        if (config.getNumPrefixTokens() >= model.getMaxPositions()) {
+            throw new IllegalArgumentException(
+                    "a prefix of "
+                            + config.getNumPrefixTokens()
+                            + " virtual tokens leaves no position of the model's "
+                            + model.getMaxPositions()
+                            + " for the input; use fewer prefix tokens");
+        }
         this.base = model;
         this.config =
                 PeftConfig.forModelDegree(
@@ -178,6 +190,21 @@ public class PrefixModelForCausalLM extends PeftModel implements CausalLanguageM
         int layers2 = 2 * config.getNumHiddenLayers();
         boolean cached = inputs.size() > 3;
         long past = cached ? inputs.get(3).getShape().get(2) : 0;
+        if (past + length > getMaxPositions()) {
+            throw new IllegalArgumentException(
+                    "a sequence of "
+                            + (past + length)
+                            + " tokens ("
+                            + past
+                            + " cached, "
+                            + length
+                            + " new) does not fit after the prefix: the base model has "
+                            + base.getMaxPositions()
+                            + " positions and the prefix's "
+                            + tokens
+                            + " virtual tokens take the first of them, leaving "
+                            + getMaxPositions());
+        }
 
         NDList prefix = prefixKeyValues(ps, ids, batch, training);
         NDList keyValues = new NDList(layers2);
@@ -317,5 +344,19 @@ public class PrefixModelForCausalLM extends PeftModel implements CausalLanguageM
     @Override
     public int getVocabSize() {
         return base.getVocabSize();
+    }
+
+    /**
+     * {@inheritDoc}
+     *
+     * <p>The base model's context less the prefix's virtual tokens, which take the first
+     * positions; 0 when the prefix leaves none.
+     */
+    @Override
+    public int getMaxPositions() {
+        int positions = base.getMaxPositions();
+        return positions == Integer.MAX_VALUE
+                ? positions
+                : Math.max(0, positions - config.getNumPrefixTokens());
     }
 }

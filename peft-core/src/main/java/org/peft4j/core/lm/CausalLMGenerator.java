@@ -8,6 +8,9 @@ import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Block;
 import ai.djl.training.ParameterStore;
 
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -18,25 +21,35 @@ import java.util.function.Consumer;
  * sampled, a batch of prompts at once (left-padded and masked), stopping a row at EOS, with the
  * key/value cache.
  *
+ * <p>Lengths: a row's prompt and its {@code maxNewTokens} must fit in the model's context ({@link
+ * CausalLanguageModel#getMaxPositions()}) together, with or without the cache. A prompt for which
+ * they do not is refused before anything runs, naming both lengths and the context, unless the
+ * config asks for {@link PromptTruncation#LEFT}.
+ *
  * <p>Memory: every step runs in a sub-manager closed at the end of the step; only the cache
  * survives a step, and the previous one is closed when it is replaced.
  */
 public final class CausalLMGenerator {
 
+    private static final Logger logger = LoggerFactory.getLogger(CausalLMGenerator.class);
+
     private final Block model;
     private final int numLayers;
+    private final int maxPositions;
 
     /**
      * Creates a generator.
      *
      * @param model the model (a {@link CausalLanguageModel}, or a block wrapping one, such as an
-     *     adapter model)
+     *     adapter model, whose context is then the wrapped model's: {@link
+     *     CausalLanguageModel#maxPositionsOf(Block)})
      * @param numLayers the model's decoder layers: the output holds {@code 2 * numLayers} cache
      *     arrays
      */
     public CausalLMGenerator(Block model, int numLayers) {
         this.model = model;
         this.numLayers = numLayers;
+        this.maxPositions = CausalLanguageModel.maxPositionsOf(model);
     }
 
     /**
@@ -54,8 +67,10 @@ public final class CausalLMGenerator {
      * @param prompts token ids, one array per row, each at least one token long
      * @param config how to pick tokens and when to stop
      * @param manager the manager under which the temporary arrays live (closed before returning)
-     * @return per row, the prompt followed by the generated tokens (ending with EOS if one was
-     *     generated)
+     * @return per row, the prompt (cut on the left if the config asked for it) followed by the
+     *     generated tokens (ending with EOS if one was generated)
+     * @throws IllegalArgumentException if a prompt is empty, or a prompt and {@code maxNewTokens}
+     *     do not fit in the model's context and the config does not cut prompts
      */
     public List<int[]> generate(List<int[]> prompts, GenerationConfig config, NDManager manager) {
         return generate(prompts, config, manager, sequences -> {});
@@ -68,8 +83,10 @@ public final class CausalLMGenerator {
      * @param config how to pick tokens and when to stop
      * @param manager the manager under which the temporary arrays live (closed before returning)
      * @param onStep called after each step with every row's tokens so far (for streaming output)
-     * @return per row, the prompt followed by the generated tokens (ending with EOS if one was
-     *     generated)
+     * @return per row, the prompt (cut on the left if the config asked for it) followed by the
+     *     generated tokens (ending with EOS if one was generated)
+     * @throws IllegalArgumentException if a prompt is empty, or a prompt and {@code maxNewTokens}
+     *     do not fit in the model's context and the config does not cut prompts
      */
     public List<int[]> generate(
             List<int[]> prompts,
@@ -78,16 +95,17 @@ public final class CausalLMGenerator {
             Consumer<List<int[]>> onStep) {
         int rows = prompts.size();
         int longest = 0;
-        for (int[] prompt : prompts) {
-            if (prompt.length == 0) {
-                throw new IllegalArgumentException("a prompt is empty; start it with BOS at least");
-            }
+        // every row is checked before the first forward pass, so nothing runs for a batch that
+        // cannot finish
+        List<int[]> sequences = new ArrayList<>(rows);
+        for (int b = 0; b < rows; b++) {
+            int[] prompt = fit(prompts.get(b), b, rows, config);
+            sequences.add(prompt);
             longest = Math.max(longest, prompt.length);
         }
-        List<int[]> sequences = new ArrayList<>(prompts);
         int[] padding = new int[rows];
         for (int b = 0; b < rows; b++) {
-            padding[b] = longest - prompts.get(b).length;
+            padding[b] = longest - sequences.get(b).length;
         }
         // a finished row keeps being fed (pad tokens, ignored) so that all rows stay aligned
         int[] finalLength = new int[rows];
@@ -139,6 +157,60 @@ public final class CausalLMGenerator {
             }
         }
         return trimmed(sequences, finalLength);
+    }
+
+    /**
+     * Returns a prompt that fits in the context with the config's new tokens: the prompt itself,
+     * or its first token and its end when the config cuts on the left.
+     */
+    private int[] fit(int[] prompt, int row, int rows, GenerationConfig config) {
+        String which = rows == 1 ? "the prompt" : "prompt " + row + " (of " + rows + ")";
+        if (prompt.length == 0) {
+            throw new IllegalArgumentException(which + " is empty; start it with BOS at least");
+        }
+        int maxNewTokens = config.getMaxNewTokens();
+        long needed = (long) prompt.length + maxNewTokens;
+        if (needed <= maxPositions) {
+            return prompt;
+        }
+        if (config.getPromptTruncation() == PromptTruncation.NONE) {
+            throw new IllegalArgumentException(
+                    which
+                            + " of "
+                            + prompt.length
+                            + " tokens and maxNewTokens "
+                            + maxNewTokens
+                            + " need "
+                            + needed
+                            + " positions, but the model's context is "
+                            + maxPositions
+                            + ": shorten the prompt, lower maxNewTokens, or cut prompts on the"
+                            + " left with optPromptTruncation(PromptTruncation.LEFT)");
+        }
+        int keep = maxPositions - maxNewTokens;
+        if (keep < 1) {
+            throw new IllegalArgumentException(
+                    "maxNewTokens "
+                            + maxNewTokens
+                            + " leaves no room for a prompt in the model's context of "
+                            + maxPositions
+                            + " positions; lower it to "
+                            + (maxPositions - 1)
+                            + " or less");
+        }
+        int[] cut = new int[keep];
+        cut[0] = prompt[0];
+        System.arraycopy(prompt, prompt.length - (keep - 1), cut, 1, keep - 1);
+        logger.info(
+                "{} of {} tokens cut on the left to {} (its first token and its last {}), leaving"
+                        + " room for {} new tokens in the model's context of {}",
+                which,
+                prompt.length,
+                keep,
+                keep - 1,
+                maxNewTokens,
+                maxPositions);
+        return cut;
     }
 
     private static List<int[]> trimmed(List<int[]> sequences, int[] finalLength) {

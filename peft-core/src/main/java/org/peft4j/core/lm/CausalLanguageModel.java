@@ -2,6 +2,7 @@ package org.peft4j.core.lm;
 
 import ai.djl.nn.Block;
 
+import org.peft4j.core.PeftModel;
 import org.peft4j.core.parallel.ShardGroup;
 
 /**
@@ -22,6 +23,10 @@ import org.peft4j.core.parallel.ShardGroup;
  * <p>Output: {@code logits [B, T, vocab]}, then the {@code 2 L} present key/values {@code [B,
  * kvHeads, P+T, headDim]} (the cache for the next step), then the last hidden states {@code [B, T,
  * hidden]} (after the final norm).
+ *
+ * <p>Lengths: a row's cached and new tokens together, {@code P+T}, hold positions {@code 0 ..
+ * P+T-1}, and may not exceed {@link #getMaxPositions()}; a model refuses a longer input rather than
+ * compute positions it was never trained on.
  */
 public interface CausalLanguageModel extends Block {
 
@@ -78,4 +83,34 @@ public interface CausalLanguageModel extends Block {
      * @return the vocabulary size
      */
     int getVocabSize();
+
+    /**
+     * Returns the context: the most tokens one row may hold, cached and new together. For Llama
+     * this is {@code max_position_embeddings}; a prefix model's is its base model's less the
+     * prefix's virtual tokens, which take the first positions.
+     *
+     * @return the context in tokens; {@link Integer#MAX_VALUE} (the default) for a model without a
+     *     limit
+     */
+    default int getMaxPositions() {
+        return Integer.MAX_VALUE;
+    }
+
+    /**
+     * Returns the context of any block that runs as a causal language model: its own {@link
+     * #getMaxPositions()} if it is one, else that of the model an adapter wraps (an adapter that is
+     * not itself a {@code CausalLanguageModel}, such as LoRA, takes no positions).
+     *
+     * @param model a causal language model, or an adapter model around one
+     * @return the context in tokens; {@link Integer#MAX_VALUE} when none is known
+     */
+    static int maxPositionsOf(Block model) {
+        if (model instanceof CausalLanguageModel) {
+            return ((CausalLanguageModel) model).getMaxPositions();
+        }
+        if (model instanceof PeftModel) {
+            return maxPositionsOf(((PeftModel) model).getBaseModel());
+        }
+        return Integer.MAX_VALUE;
+    }
 }

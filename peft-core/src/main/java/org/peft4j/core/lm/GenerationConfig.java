@@ -1,9 +1,14 @@
 package org.peft4j.core.lm;
 
+import java.util.Objects;
+
 /**
  * How {@link CausalLMGenerator} picks tokens: greedy when the temperature is 0, otherwise sampling
  * from {@code softmax(logits / temperature)} restricted to the {@code topK} most likely tokens and
  * to the smallest set whose probability reaches {@code topP}.
+ *
+ * <p>A prompt and its {@code maxNewTokens} must fit in the model's context together; one that does
+ * not is refused, or cut on the left when {@link Builder#optPromptTruncation} says so.
  */
 public final class GenerationConfig {
 
@@ -15,6 +20,7 @@ public final class GenerationConfig {
     private final int[] eosTokenIds;
     private final int padTokenId;
     private final boolean useCache;
+    private final PromptTruncation promptTruncation;
 
     private GenerationConfig(Builder builder) {
         if (builder.maxNewTokens < 0) {
@@ -41,6 +47,7 @@ public final class GenerationConfig {
         this.eosTokenIds = builder.eosTokenIds.clone();
         this.padTokenId = builder.padTokenId;
         this.useCache = builder.useCache;
+        this.promptTruncation = builder.promptTruncation;
     }
 
     /**
@@ -139,6 +146,15 @@ public final class GenerationConfig {
         return useCache;
     }
 
+    /**
+     * Returns what happens to a prompt too long for the model's context with {@code maxNewTokens}.
+     *
+     * @return {@link PromptTruncation#NONE} to refuse it, {@link PromptTruncation#LEFT} to cut it
+     */
+    public PromptTruncation getPromptTruncation() {
+        return promptTruncation;
+    }
+
     /** The builder of {@link GenerationConfig}; every setting is optional. */
     public static final class Builder {
 
@@ -150,6 +166,7 @@ public final class GenerationConfig {
         int[] eosTokenIds = {};
         int padTokenId;
         boolean useCache = true;
+        PromptTruncation promptTruncation = PromptTruncation.NONE;
 
         Builder() {}
 
@@ -238,6 +255,19 @@ public final class GenerationConfig {
          */
         public Builder optUseCache(boolean useCache) {
             this.useCache = useCache;
+            return this;
+        }
+
+        /**
+         * Sets what happens to a prompt that, with {@code maxNewTokens}, is longer than the model's
+         * context.
+         *
+         * @param truncation {@link PromptTruncation#NONE} (default) to refuse it, {@link
+         *     PromptTruncation#LEFT} to keep its first token and its end
+         * @return this builder
+         */
+        public Builder optPromptTruncation(PromptTruncation truncation) {
+            this.promptTruncation = Objects.requireNonNull(truncation, "truncation");
             return this;
         }
 

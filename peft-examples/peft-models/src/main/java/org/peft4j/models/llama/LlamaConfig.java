@@ -68,6 +68,9 @@ public final class LlamaConfig {
         require(b.vocabSize > 0, "vocab_size must be > 0, got " + b.vocabSize);
         require(b.rmsNormEps > 0, "rms_norm_eps must be > 0, got " + b.rmsNormEps);
         require(b.ropeTheta > 0, "rope_theta must be > 0, got " + b.ropeTheta);
+        require(
+                b.maxPositionEmbeddings > 0,
+                "max_position_embeddings must be > 0, got " + b.maxPositionEmbeddings);
         int degree = b.tensorParallelDegree;
         require(degree >= 1, "tensor_parallel_degree must be >= 1, got " + degree);
         require(
@@ -363,9 +366,10 @@ public final class LlamaConfig {
     }
 
     /**
-     * Returns the trained context length.
+     * Returns the trained context length: positions {@code 0 .. max-1} exist, and the model refuses
+     * a longer sequence ({@link LlamaForCausalLM#getMaxPositions()}).
      *
-     * @return the maximum position
+     * @return the number of positions
      */
     public int getMaxPositionEmbeddings() {
         return maxPositionEmbeddings;
@@ -609,7 +613,7 @@ public final class LlamaConfig {
         /**
          * Sets the trained context length.
          *
-         * @param max the maximum position; default 2048
+         * @param max the number of positions, &gt; 0; default 2048
          * @return this builder
          */
         public Builder optMaxPositionEmbeddings(int max) {

@@ -284,4 +284,15 @@ public final class LlamaForCausalLM extends ReplaceableBlock implements CausalLa
     public int getVocabSize() {
         return config.getVocabSize();
     }
+
+    /**
+     * {@inheritDoc}
+     *
+     * <p>The config's {@code max_position_embeddings}; a longer input is refused by the forward
+     * pass.
+     */
+    @Override
+    public int getMaxPositions() {
+        return config.getMaxPositionEmbeddings();
+    }
 }

@@ -18,6 +18,10 @@ import org.peft4j.parallel.TensorParallel;
  *
  * <p>Input: the causal-LM input ({@code inputIds[, positionIds, attentionMask[, past...]]}).
  * Output: {@code (hidden [B, T, H] after the final norm, key_0, value_0, ...)}.
+ *
+ * <p>The cached and new tokens together may not exceed {@code max_position_embeddings}: the rotary
+ * table ends there, and a longer input is refused rather than run on positions the model was never
+ * trained on.
  */
 public final class LlamaModel extends ReplaceableBlock {
 
@@ -28,6 +32,7 @@ public final class LlamaModel extends ReplaceableBlock {
     private final Slot<RMSNorm> norm;
     private final RotaryEmbedding rotary;
     private final int hidden;
+    private final int maxPositions;
 
     /**
      * Creates the decoder of a config.
@@ -38,6 +43,7 @@ public final class LlamaModel extends ReplaceableBlock {
     public LlamaModel(LlamaConfig config, TensorParallel group) {
         super(VERSION);
         hidden = config.getHiddenSize();
+        maxPositions = config.getMaxPositionEmbeddings();
         embedTokens =
                 addSlot(
                         "embed_tokens",
@@ -45,7 +51,10 @@ public final class LlamaModel extends ReplaceableBlock {
                         new TokenEmbedding(config.getVocabSize(), hidden));
         rotary =
                 new RotaryEmbedding(
-                        config.getHeadDim(), config.getRopeTheta(), config.getRopeScaling());
+                        config.getHeadDim(),
+                        config.getRopeTheta(),
+                        config.getRopeScaling(),
+                        maxPositions);
         layers = addSlot("layers", DecoderLayers.class, new DecoderLayers(config, rotary, group));
         norm = addSlot("norm", RMSNorm.class, new RMSNorm(hidden, config.getRmsNormEps()));
     }
@@ -67,6 +76,21 @@ public final class LlamaModel extends ReplaceableBlock {
         long batch = ids.getShape().get(0);
         long length = ids.getShape().get(1);
         long past = inputs.size() > 3 ? inputs.get(3).getShape().get(2) : 0;
+        if (past + length > maxPositions) {
+            // checked on shapes, so without reading the positions back from the device
+            throw new IllegalArgumentException(
+                    "a sequence of "
+                            + (past + length)
+                            + " tokens ("
+                            + past
+                            + " cached, "
+                            + length
+                            + " new) is longer than the model's max_position_embeddings, "
+                            + maxPositions
+                            + ": positions 0 to "
+                            + (maxPositions - 1)
+                            + " exist; shorten the input");
+        }
         NDArray positions =
                 inputs.size() > 1
                         ? inputs.get(1)

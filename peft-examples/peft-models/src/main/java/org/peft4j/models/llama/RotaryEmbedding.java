@@ -26,7 +26,7 @@ import java.nio.FloatBuffer;
  * </pre>
  *
  * <p>The cosines and sines of every position are computed once into tables (grown when a sequence
- * outruns them) and looked up per forward pass; {@code rotateHalf} is a product with a constant
+ * outruns them, up to the model's positions and never beyond) and looked up per forward pass; {@code rotateHalf} is a product with a constant
  * signed permutation matrix. Both keep the per-step operation count low (generation runs a forward
  * pass per token) and give exactly the values of the direct formula.
  */
@@ -34,6 +34,7 @@ public final class RotaryEmbedding {
 
     private final float[] invFreq;
     private final int headDim;
+    private final int maxPositions;
     private NDArray cosTable;
     private NDArray sinTable;
     private NDArray scaledCosTable;
@@ -41,14 +42,28 @@ public final class RotaryEmbedding {
     private NDArray rotation;
 
     /**
-     * Computes the inverse frequencies.
+     * Computes the inverse frequencies, for any number of positions.
      *
      * @param headDim the head size {@code d}, even
      * @param theta the rotary base
      * @param scaling rope scaling, or {@code null}
      */
     public RotaryEmbedding(int headDim, double theta, RopeScaling scaling) {
+        this(headDim, theta, scaling, Integer.MAX_VALUE);
+    }
+
+    /**
+     * Computes the inverse frequencies, for the positions of a model.
+     *
+     * @param headDim the head size {@code d}, even
+     * @param theta the rotary base
+     * @param scaling rope scaling, or {@code null}
+     * @param maxPositions how many positions the tables hold at most ({@code
+     *     max_position_embeddings}): a position beyond them is never silently extrapolated
+     */
+    public RotaryEmbedding(int headDim, double theta, RopeScaling scaling, int maxPositions) {
         this.headDim = headDim;
+        this.maxPositions = maxPositions;
         double[] freq = new double[headDim / 2];
         for (int i = 0; i < freq.length; i++) {
             freq[i] = 1.0 / Math.pow(theta, 2.0 * i / headDim);
@@ -66,11 +81,13 @@ public final class RotaryEmbedding {
      * Looks up the rotation of given positions.
      *
      * @param positions position ids {@code [B, T]}, each below {@code limit}
-     * @param limit one past the largest position id (cached plus new tokens)
+     * @param limit one past the largest position id (cached plus new tokens), at most the
+     *     positions this embedding was made for
      * @param owner the manager that keeps the tables (the model's weights' manager)
      * @return {@code cos}, {@code sin}, and both times {@code 1 / sqrt(d)} (for queries, whose
      *     attention scale this folds in), each {@code [B, 1, T, d]}, attached to {@code positions}'
      *     manager
+     * @throws IllegalArgumentException if {@code limit} exceeds the positions
      */
     public NDList cosSin(NDArray positions, long limit, NDManager owner) {
         ensureTables(limit, owner);
@@ -157,7 +174,21 @@ public final class RotaryEmbedding {
         if (cosTable != null && cosTable.getShape().get(0) >= limit) {
             return;
         }
-        long size = Math.max(2048, Long.highestOneBit(Math.max(1, limit - 1)) * 2);
+        if (limit > maxPositions) {
+            throw new IllegalArgumentException(
+                    "position "
+                            + (limit - 1)
+                            + " asked for, but the rotary embedding has positions 0 to "
+                            + (maxPositions - 1)
+                            + " (max_position_embeddings "
+                            + maxPositions
+                            + ")");
+        }
+        // a table no longer than the model's positions: a position id past them (given
+        // explicitly) fails in the lookup instead of reading an extrapolated angle
+        long size =
+                Math.min(
+                        maxPositions, Math.max(2048, Long.highestOneBit(Math.max(1, limit - 1)) * 2));
         if (cosTable != null) {
             cosTable.close();
             sinTable.close();
