@@ -39,15 +39,20 @@ public final class Parallelism implements AutoCloseable {
      * Divides a world into tensor- and data-parallel groups (a collective: every rank calls it).
      *
      * @param world every process of the run
-     * @param tensorParallelDegree {@code T}, which must divide the world's size
+     * @param tensorParallelDegree {@code T}, at least 1, which must divide the world's size
      * @return the layout
-     * @throws IllegalArgumentException if {@code T} does not divide the world's size
+     * @throws IllegalArgumentException if {@code T} is below 1 or does not divide the world's size
      */
     public static Parallelism of(Communicator world, int tensorParallelDegree) {
         int size = world.getWorldSize();
-        if (tensorParallelDegree < 1 || size % tensorParallelDegree != 0) {
+        if (tensorParallelDegree < 1) {
             throw new IllegalArgumentException(
-                    "tensor_parallel_degree "
+                    "tensorParallelDegree must be >= 1 (the ranks each model is split across), got "
+                            + tensorParallelDegree);
+        }
+        if (size % tensorParallelDegree != 0) {
+            throw new IllegalArgumentException(
+                    "a tensor-parallel degree of "
                             + tensorParallelDegree
                             + " must divide the number of processes, "
                             + size

@@ -24,9 +24,26 @@ class ParallelismTest {
                 assertThrows(
                         IllegalArgumentException.class,
                         () -> Parallelism.of(SingleProcess.INSTANCE, 2));
-        assertTrue(e.getMessage().contains("tensor_parallel_degree 2"), e.getMessage());
+        assertTrue(
+                e.getMessage()
+                        .startsWith(
+                                "a tensor-parallel degree of 2 must divide the number of"
+                                        + " processes, 1 (not started by mpirun?)"),
+                e.getMessage());
         assertTrue(e.getMessage().contains("mpirun -np"), e.getMessage());
-        assertThrows(
-                IllegalArgumentException.class, () -> Parallelism.of(SingleProcess.INSTANCE, 0));
+    }
+
+    @Test
+    void aDegreeBelowOneIsRefusedAsSuchNotAsAProcessCount() {
+        for (int degree : new int[] {0, -2}) {
+            IllegalArgumentException e =
+                    assertThrows(
+                            IllegalArgumentException.class,
+                            () -> Parallelism.of(SingleProcess.INSTANCE, degree));
+            assertEquals(
+                    "tensorParallelDegree must be >= 1 (the ranks each model is split across), got "
+                            + degree,
+                    e.getMessage());
+        }
     }
 }
