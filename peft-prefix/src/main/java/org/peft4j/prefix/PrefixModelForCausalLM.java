@@ -190,21 +190,17 @@ public class PrefixModelForCausalLM extends PeftModel implements CausalLanguageM
         int layers2 = 2 * config.getNumHiddenLayers();
         boolean cached = inputs.size() > 3;
         long past = cached ? inputs.get(3).getShape().get(2) : 0;
-        if (past + length > getMaxPositions()) {
-            throw new IllegalArgumentException(
-                    "a sequence of "
-                            + (past + length)
-                            + " tokens ("
-                            + past
-                            + " cached, "
-                            + length
-                            + " new) does not fit after the prefix: the base model has "
-                            + base.getMaxPositions()
-                            + " positions and the prefix's "
-                            + tokens
-                            + " virtual tokens take the first of them, leaving "
-                            + getMaxPositions());
-        }
+        CausalLanguageModel.requireWithinContext(
+                past,
+                length,
+                getMaxPositions(),
+                () ->
+                        "does not fit after the prefix: the base model has "
+                                + base.getMaxPositions()
+                                + " positions and the prefix's "
+                                + tokens
+                                + " virtual tokens take the first of them, leaving "
+                                + getMaxPositions());
 
         NDList prefix = prefixKeyValues(ps, ids, batch, training);
         NDList keyValues = new NDList(layers2);

@@ -23,8 +23,8 @@ import java.util.function.Consumer;
  *
  * <p>Lengths: a row's prompt and its {@code maxNewTokens} must fit in the model's context ({@link
  * CausalLanguageModel#getMaxPositions()}) together, with or without the cache. A prompt for which
- * they do not is refused before anything runs, naming both lengths and the context, unless the
- * config asks for {@link PromptTruncation#LEFT}.
+ * they do not is refused before anything runs with a {@link ContextOverflowException}, naming both
+ * lengths and the context, unless the config asks for {@link PromptTruncation#LEFT}.
  *
  * <p>Memory: every step runs in a sub-manager closed at the end of the step; only the cache
  * survives a step, and the previous one is closed when it is replaced.
@@ -69,8 +69,10 @@ public final class CausalLMGenerator {
      * @param manager the manager under which the temporary arrays live (closed before returning)
      * @return per row, the prompt (cut on the left if the config asked for it) followed by the
      *     generated tokens (ending with EOS if one was generated)
-     * @throws IllegalArgumentException if a prompt is empty, or a prompt and {@code maxNewTokens}
-     *     do not fit in the model's context and the config does not cut prompts
+     * @throws IllegalArgumentException if a prompt is empty
+     * @throws ContextOverflowException if a prompt and {@code maxNewTokens} do not fit in the
+     *     model's context and the config does not cut prompts, or {@code maxNewTokens} alone takes
+     *     the whole context
      */
     public List<int[]> generate(List<int[]> prompts, GenerationConfig config, NDManager manager) {
         return generate(prompts, config, manager, sequences -> {});
@@ -85,8 +87,10 @@ public final class CausalLMGenerator {
      * @param onStep called after each step with every row's tokens so far (for streaming output)
      * @return per row, the prompt (cut on the left if the config asked for it) followed by the
      *     generated tokens (ending with EOS if one was generated)
-     * @throws IllegalArgumentException if a prompt is empty, or a prompt and {@code maxNewTokens}
-     *     do not fit in the model's context and the config does not cut prompts
+     * @throws IllegalArgumentException if a prompt is empty
+     * @throws ContextOverflowException if a prompt and {@code maxNewTokens} do not fit in the
+     *     model's context and the config does not cut prompts, or {@code maxNewTokens} alone takes
+     *     the whole context
      */
     public List<int[]> generate(
             List<int[]> prompts,
@@ -173,8 +177,9 @@ public final class CausalLMGenerator {
         if (needed <= maxPositions) {
             return prompt;
         }
-        if (config.getPromptTruncation() == PromptTruncation.NONE) {
-            throw new IllegalArgumentException(
+        PromptTruncation truncation = config.getPromptTruncation();
+        if (truncation == PromptTruncation.NONE) {
+            throw new ContextOverflowException(
                     which
                             + " of "
                             + prompt.length
@@ -185,18 +190,26 @@ public final class CausalLMGenerator {
                             + " positions, but the model's context is "
                             + maxPositions
                             + ": shorten the prompt, lower maxNewTokens, or cut prompts on the"
-                            + " left with optPromptTruncation(PromptTruncation.LEFT)");
+                            + " left with optPromptTruncation(PromptTruncation.LEFT)",
+                    prompt.length,
+                    maxNewTokens,
+                    maxPositions,
+                    truncation);
         }
         int keep = maxPositions - maxNewTokens;
         if (keep < 1) {
-            throw new IllegalArgumentException(
+            throw new ContextOverflowException(
                     "maxNewTokens "
                             + maxNewTokens
                             + " leaves no room for a prompt in the model's context of "
                             + maxPositions
                             + " positions; lower it to "
                             + (maxPositions - 1)
-                            + " or less");
+                            + " or less",
+                    prompt.length,
+                    maxNewTokens,
+                    maxPositions,
+                    truncation);
         }
         int[] cut = new int[keep];
         cut[0] = prompt[0];

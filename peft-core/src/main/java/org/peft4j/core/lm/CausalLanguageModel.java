@@ -5,6 +5,8 @@ import ai.djl.nn.Block;
 import org.peft4j.core.PeftModel;
 import org.peft4j.core.parallel.ShardGroup;
 
+import java.util.function.Supplier;
+
 /**
  * A decoder-only language model as a DJL block, in DJL's text-generation convention.
  *
@@ -112,5 +114,31 @@ public interface CausalLanguageModel extends Block {
             return maxPositionsOf(((PeftModel) model).getBaseModel());
         }
         return Integer.MAX_VALUE;
+    }
+
+    /**
+     * Refuses a forward pass whose row would run past a context, on the inputs' shapes, so without
+     * reading the positions back from the device.
+     *
+     * @param cached the tokens already in the key/value cache, {@code P}
+     * @param fresh the new tokens, {@code T}
+     * @param maxPositions the context
+     * @param context what the context is and what to do, the end of the message after {@code "a
+     *     sequence of N tokens (P cached, T new) "}; only called when the input is refused
+     * @throws IllegalArgumentException if {@code P + T} exceeds {@code maxPositions}
+     */
+    static void requireWithinContext(
+            long cached, long fresh, int maxPositions, Supplier<String> context) {
+        if (cached + fresh > maxPositions) {
+            throw new IllegalArgumentException(
+                    "a sequence of "
+                            + (cached + fresh)
+                            + " tokens ("
+                            + cached
+                            + " cached, "
+                            + fresh
+                            + " new) "
+                            + context.get());
+        }
     }
 }

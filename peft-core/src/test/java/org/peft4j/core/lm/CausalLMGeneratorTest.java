@@ -134,37 +134,38 @@ class CausalLMGeneratorTest {
         }
     }
 
+    /** Runs the generator on prompts it must refuse, and returns the refusal. */
+    private static ContextOverflowException refusal(
+            ShortModel model, GenerationConfig config, int[]... prompts) {
+        try (NDManager manager = NDManager.newBaseManager()) {
+            return assertThrows(
+                    ContextOverflowException.class,
+                    () -> new CausalLMGenerator(model).generate(List.of(prompts), config, manager));
+        }
+    }
+
     @Test
     void aPromptTooLongForTheContextIsRefusedBeforeAnythingRuns() {
         ShortModel model = new ShortModel();
-        try (NDManager manager = NDManager.newBaseManager()) {
-            IllegalArgumentException e =
-                    assertThrows(
-                            IllegalArgumentException.class,
-                            () ->
-                                    new CausalLMGenerator(model)
-                                            .generate(
-                                                    List.of(new int[] {1, 11, 12, 13, 14, 15}),
-                                                    config(3, PromptTruncation.NONE, true),
-                                                    manager));
-            assertEquals(
-                    "the prompt of 6 tokens and maxNewTokens 3 need 9 positions, but the model's"
-                            + " context is 8: shorten the prompt, lower maxNewTokens, or cut"
-                            + " prompts on the left with"
-                            + " optPromptTruncation(PromptTruncation.LEFT)",
-                    e.getMessage());
-            // in a batch, the row is named
-            e =
-                    assertThrows(
-                            IllegalArgumentException.class,
-                            () ->
-                                    new CausalLMGenerator(model, 1)
-                                            .generate(
-                                                    List.of(new int[] {1}, new int[6]),
-                                                    config(3, PromptTruncation.NONE, false),
-                                                    manager));
-            assertTrue(e.getMessage().startsWith("prompt 1 (of 2) of 6 tokens"), e.getMessage());
-        }
+        ContextOverflowException e =
+                refusal(
+                        model,
+                        config(3, PromptTruncation.NONE, true),
+                        new int[] {1, 11, 12, 13, 14, 15});
+        assertEquals(
+                "the prompt of 6 tokens and maxNewTokens 3 need 9 positions, but the model's"
+                        + " context is 8: shorten the prompt, lower maxNewTokens, or cut"
+                        + " prompts on the left with"
+                        + " optPromptTruncation(PromptTruncation.LEFT)",
+                e.getMessage());
+        // the lengths, for a caller that words the message in its own names
+        assertEquals(6, e.getPromptTokens());
+        assertEquals(3, e.getMaxNewTokens());
+        assertEquals(CONTEXT, e.getContext());
+        assertEquals(PromptTruncation.NONE, e.getTruncation());
+        // in a batch, the row is named
+        e = refusal(model, config(3, PromptTruncation.NONE, false), new int[] {1}, new int[6]);
+        assertTrue(e.getMessage().startsWith("prompt 1 (of 2) of 6 tokens"), e.getMessage());
         assertEquals(0, model.calls, "refused before the first forward pass");
     }
 
@@ -191,22 +192,14 @@ class CausalLMGeneratorTest {
 
     @Test
     void leftTruncationCannotMakeRoomForMoreNewTokensThanTheContext() {
-        ShortModel model = new ShortModel();
-        try (NDManager manager = NDManager.newBaseManager()) {
-            IllegalArgumentException e =
-                    assertThrows(
-                            IllegalArgumentException.class,
-                            () ->
-                                    new CausalLMGenerator(model)
-                                            .generate(
-                                                    List.of(new int[] {1, 11}),
-                                                    config(8, PromptTruncation.LEFT, true),
-                                                    manager));
-            assertEquals(
-                    "maxNewTokens 8 leaves no room for a prompt in the model's context of 8"
-                            + " positions; lower it to 7 or less",
-                    e.getMessage());
-        }
+        ContextOverflowException e =
+                refusal(new ShortModel(), config(8, PromptTruncation.LEFT, true), new int[] {1, 11});
+        assertEquals(
+                "maxNewTokens 8 leaves no room for a prompt in the model's context of 8"
+                        + " positions; lower it to 7 or less",
+                e.getMessage());
+        assertEquals(PromptTruncation.LEFT, e.getTruncation());
+        assertEquals(8, e.getMaxNewTokens());
     }
 
     @Test

@@ -8,6 +8,7 @@ import ai.djl.ndarray.types.Shape;
 import ai.djl.training.ParameterStore;
 import ai.djl.util.PairList;
 
+import org.peft4j.core.lm.CausalLanguageModel;
 import org.peft4j.core.tree.ReplaceableBlock;
 import org.peft4j.parallel.BranchTape;
 import org.peft4j.parallel.TensorParallel;
@@ -76,21 +77,16 @@ public final class LlamaModel extends ReplaceableBlock {
         long batch = ids.getShape().get(0);
         long length = ids.getShape().get(1);
         long past = inputs.size() > 3 ? inputs.get(3).getShape().get(2) : 0;
-        if (past + length > maxPositions) {
-            // checked on shapes, so without reading the positions back from the device
-            throw new IllegalArgumentException(
-                    "a sequence of "
-                            + (past + length)
-                            + " tokens ("
-                            + past
-                            + " cached, "
-                            + length
-                            + " new) is longer than the model's max_position_embeddings, "
-                            + maxPositions
-                            + ": positions 0 to "
-                            + (maxPositions - 1)
-                            + " exist; shorten the input");
-        }
+        CausalLanguageModel.requireWithinContext(
+                past,
+                length,
+                maxPositions,
+                () ->
+                        "is longer than the model's max_position_embeddings, "
+                                + maxPositions
+                                + ": positions 0 to "
+                                + (maxPositions - 1)
+                                + " exist; shorten the input");
         NDArray positions =
                 inputs.size() > 1
                         ? inputs.get(1)
