@@ -7,13 +7,21 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
-import java.io.BufferedReader;
+import java.io.BufferedInputStream;
 import java.io.IOException;
+import java.io.InputStream;
+import java.nio.ByteBuffer;
+import java.nio.CharBuffer;
+import java.nio.charset.CharsetDecoder;
+import java.nio.charset.CoderResult;
+import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
+import java.util.Locale;
 
 /**
  * Reads examples from JSON Lines, one object per line:
@@ -25,8 +33,10 @@ import java.util.List;
  *       instruction, followed by a blank line and the input when the input is not empty.
  * </ul>
  *
- * <p>Blank lines are skipped. A malformed line fails with the file and line number, unless skipping
- * is asked for; then it is counted and logged.
+ * <p>The file is UTF-8, lines end with {@code \n} or {@code \r\n}. Blank lines are skipped. A
+ * malformed line (not UTF-8, not JSON, or without the fields) fails with the file and line number
+ * (and for bytes that are not UTF-8, their offset in the file), unless skipping is asked for; then
+ * it is counted and logged.
  */
 public final class JsonlExamples {
 
@@ -49,15 +59,21 @@ public final class JsonlExamples {
         List<Example> examples = new ArrayList<>();
         int skipped = 0;
         int number = 0;
-        try (BufferedReader reader = Files.newBufferedReader(file, StandardCharsets.UTF_8)) {
-            String line;
-            while ((line = reader.readLine()) != null) {
+        CharsetDecoder utf8 =
+                StandardCharsets.UTF_8
+                        .newDecoder()
+                        .onMalformedInput(CodingErrorAction.REPORT)
+                        .onUnmappableCharacter(CodingErrorAction.REPORT);
+        try (InputStream in = new BufferedInputStream(Files.newInputStream(file))) {
+            LineBytes line = new LineBytes();
+            long offset = 0; // of the line's first byte in the file
+            while (line.read(in)) {
                 number++;
-                if (line.isBlank()) {
-                    continue;
-                }
                 try {
-                    examples.add(parse(line));
+                    String text = decode(utf8, line, offset);
+                    if (!text.isBlank()) {
+                        examples.add(parse(text));
+                    }
                 } catch (IllegalArgumentException e) {
                     String where = file + ":" + number + ": " + e.getMessage();
                     if (!skipMalformed) {
@@ -69,6 +85,7 @@ public final class JsonlExamples {
                     }
                     skipped++;
                 }
+                offset += line.consumed;
             }
         }
         if (skipped > 0) {
@@ -85,6 +102,76 @@ public final class JsonlExamples {
                             + " {\"instruction\", \"input\", \"output\"}");
         }
         return examples;
+    }
+
+    /**
+     * Decodes a line as UTF-8.
+     *
+     * @throws IllegalArgumentException naming the first byte that is not UTF-8 and its offset in
+     *     the file
+     */
+    private static String decode(CharsetDecoder utf8, LineBytes line, long offset) {
+        ByteBuffer bytes = ByteBuffer.wrap(line.bytes, 0, line.length);
+        CharBuffer chars = CharBuffer.allocate(line.length); // UTF-8 has no fewer bytes than chars
+        utf8.reset();
+        CoderResult result = utf8.decode(bytes, chars, true);
+        if (!result.isError()) {
+            result = utf8.flush(chars);
+        }
+        if (result.isError()) {
+            int at = bytes.position();
+            StringBuilder found = new StringBuilder();
+            for (int i = at; i < Math.min(at + result.length(), line.length); i++) {
+                found.append(String.format(Locale.ROOT, " 0x%02X", line.bytes[i] & 0xFF));
+            }
+            throw new IllegalArgumentException(
+                    "not valid UTF-8 at byte "
+                            + (at + 1)
+                            + " of the line (offset "
+                            + (offset + at)
+                            + " of the file):"
+                            + found
+                            + "; save the file as UTF-8");
+        }
+        chars.flip();
+        return chars.toString();
+    }
+
+    /**
+     * One line's bytes, without its end ({@code \n}, {@code \r\n} or {@code \r}, as {@link
+     * java.io.BufferedReader#readLine()} splits), in a buffer reused per line.
+     */
+    private static final class LineBytes {
+        byte[] bytes = new byte[256];
+        int length;
+        long consumed; // the line's bytes in the file, its end included
+
+        /** Reads the next line; false at the end of the file. */
+        boolean read(InputStream in) throws IOException {
+            length = 0;
+            consumed = 0;
+            int b;
+            while ((b = in.read()) != -1) {
+                consumed++;
+                if (b == '\n') {
+                    break;
+                }
+                if (b == '\r') {
+                    in.mark(1);
+                    if (in.read() == '\n') {
+                        consumed++;
+                    } else {
+                        in.reset();
+                    }
+                    break;
+                }
+                if (length == bytes.length) {
+                    bytes = Arrays.copyOf(bytes, 2 * bytes.length);
+                }
+                bytes[length++] = (byte) b;
+            }
+            return consumed > 0;
+        }
     }
 
     /**

@@ -12,7 +12,9 @@ import org.junit.jupiter.api.io.TempDir;
 import org.peft4j.models.tokenizer.LlamaTokenizer;
 import org.peft4j.models.tokenizer.TinyVocab;
 
+import java.io.ByteArrayOutputStream;
 import java.io.IOException;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
@@ -165,5 +167,29 @@ class DataTest {
         assertNotEquals(a.order(0), new Dataset(examples, 8).order(0));
         assertEquals(2, a.slice(0, 48, 8).size(), "the epoch's last batch is short");
         assertThrows(IllegalArgumentException.class, () -> new Dataset(List.of(), 1));
+    }
+
+    @Test
+    void bytesThatAreNotUtf8AreNamedByFileLineAndOffset(@TempDir Path dir) throws IOException {
+        Path file = dir.resolve("latin1.jsonl");
+        ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+        bytes.writeBytes("{\"src\": \"q\", \"tgt\": \"a\"}\r\n".getBytes(StandardCharsets.UTF_8));
+        bytes.writeBytes("{\"src\": \"caf".getBytes(StandardCharsets.UTF_8));
+        bytes.write(0xE9); // "é" in Latin-1: not UTF-8
+        bytes.writeBytes("\", \"tgt\": \"b\"}\n".getBytes(StandardCharsets.UTF_8));
+        bytes.writeBytes(
+                "{\"src\": \"caf\u00e9\", \"tgt\": \"c\"}\n".getBytes(StandardCharsets.UTF_8));
+        Files.write(file, bytes.toByteArray());
+        IllegalArgumentException e =
+                assertThrows(IllegalArgumentException.class, () -> JsonlExamples.read(file, false));
+        // line 1 is 26 bytes with its CR LF; the bad byte is the 13th of line 2
+        assertEquals(
+                file
+                        + ":2: not valid UTF-8 at byte 13 of the line (offset 38 of the file):"
+                        + " 0xE9; save the file as UTF-8 (pass --skip-malformed to skip such"
+                        + " lines)",
+                e.getMessage());
+        List<Example> read = JsonlExamples.read(file, true);
+        assertEquals(List.of(Example.of("q", "a"), Example.of("caf\u00e9", "c")), read);
     }
 }
