@@ -53,6 +53,7 @@ public final class BenchCommand implements Callable<Integer> {
     @Option(
             names = "--timed-steps",
             defaultValue = "5",
+            converter = Ranges.AtLeast5.class,
             description =
                     "Timed steps, median reported; merged and unmerged time at least 21 pairs with"
                             + " the base model, after at least 10 (default: ${DEFAULT-VALUE}).")
@@ -61,6 +62,7 @@ public final class BenchCommand implements Callable<Integer> {
     @Option(
             names = "--warmup-steps",
             defaultValue = "2",
+            converter = Ranges.AtLeast0.class,
             description =
                     "Untimed steps first; merged and unmerged warm up for at least 10 pairs,"
                             + " generate for at least 40 generations (default: ${DEFAULT-VALUE}).")
@@ -69,6 +71,7 @@ public final class BenchCommand implements Callable<Integer> {
     @Option(
             names = "--steps",
             defaultValue = "0",
+            converter = Ranges.AtLeast0.class,
             description =
                     "Training modes: a long run of N steps reporting resident memory after step 50"
                             + " and at the end.")

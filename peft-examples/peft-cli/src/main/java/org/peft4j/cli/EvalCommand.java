@@ -1,11 +1,13 @@
 package org.peft4j.cli;
 
+import ai.djl.Device;
 import ai.djl.ndarray.NDManager;
 import ai.djl.nn.Block;
 
-import org.peft4j.train.data.ExampleEncoder;
-import org.peft4j.train.data.JsonlExamples;
+import org.peft4j.models.llama.LlamaForCausalLM;
 import org.peft4j.models.tokenizer.LlamaTokenizer;
+import org.peft4j.train.data.Example;
+import org.peft4j.train.data.ExampleEncoder;
 import org.peft4j.train.Evaluator;
 import org.peft4j.train.Metrics;
 
@@ -14,6 +16,7 @@ import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.nio.file.Path;
+import java.util.List;
 import java.util.concurrent.Callable;
 
 /**
@@ -32,29 +35,17 @@ public final class EvalCommand implements Callable<Integer> {
 
     @Mixin DeviceOption device;
 
+    @Mixin DataOptions dataOptions;
+
     @Option(names = "--data", required = true, description = "JSON Lines data.")
     Path data;
 
     @Option(
             names = "--batch-size",
             defaultValue = "8",
+            converter = Ranges.AtLeast1.class,
             description = "Examples per forward pass (default: ${DEFAULT-VALUE}).")
     int batchSize;
-
-    @Option(
-            names = "--src-length",
-            defaultValue = "1024",
-            description = "Most source tokens (default: ${DEFAULT-VALUE}).")
-    int srcLength;
-
-    @Option(
-            names = "--max-length",
-            defaultValue = "2048",
-            description = "Most tokens (default: ${DEFAULT-VALUE}).")
-    int maxLength;
-
-    @Option(names = "--skip-malformed", description = "Skip and count malformed lines.")
-    boolean skipMalformed;
 
     /** Creates the command; picocli calls this. */
     public EvalCommand() {}
@@ -62,17 +53,16 @@ public final class EvalCommand implements Callable<Integer> {
     /** {@inheritDoc} */
     @Override
     public Integer call() throws Exception {
-        try (NDManager manager = NDManager.newBaseManager(device.resolve());
+        Device on = device.resolve(); // before any file is read
+        List<Example> examples = dataOptions.read(data); // before the weights: fails fast
+        try (NDManager manager = NDManager.newBaseManager(on);
                 LlamaTokenizer tokens = model.openTokenizer()) {
-            Block block = adapter.apply(model.load(manager));
-            ExampleEncoder encoder = new ExampleEncoder(tokens, srcLength, maxLength);
+            LlamaForCausalLM llama = model.load(manager);
+            Block block = adapter.apply(llama);
+            ExampleEncoder encoder = dataOptions.encoder(tokens, block, llama, model.path());
             Metrics metrics =
                     Evaluator.evaluate(
-                            block,
-                            FinetuneCommand.encode(
-                                    encoder, JsonlExamples.read(data, skipMalformed)),
-                            batchSize,
-                            manager);
+                            block, dataOptions.encode(encoder, examples, data), batchSize, manager);
             System.out.println(metrics);
         }
         return 0;

@@ -7,7 +7,6 @@ import org.peft4j.core.PeftModel;
 import org.peft4j.train.data.Dataset;
 import org.peft4j.train.data.Example;
 import org.peft4j.train.data.ExampleEncoder;
-import org.peft4j.train.data.JsonlExamples;
 import org.peft4j.train.data.TokenizedExample;
 import org.peft4j.cli.demo.LoRADemo;
 import org.peft4j.models.llama.LlamaForCausalLM;
@@ -27,12 +26,14 @@ import org.peft4j.prefix.PrefixModelForCausalLM;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.ParameterException;
+import picocli.CommandLine.Spec;
 
 import java.io.IOException;
 import java.nio.file.Path;
 import java.nio.file.Paths;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
@@ -68,6 +69,10 @@ public final class FinetuneCommand implements Callable<Integer> {
 
     @Mixin DeviceOption device;
 
+    @Mixin DataOptions data;
+
+    @Spec CommandSpec spec;
+
     @Option(names = "--train", description = "Training data, JSON Lines ({src, tgt} or Alpaca).")
     Path train;
 
@@ -82,18 +87,21 @@ public final class FinetuneCommand implements Callable<Integer> {
 
     @Option(
             names = "--lora-rank",
+            converter = Ranges.AtLeast1.class,
             description = "LoRA rank r (default: ${DEFAULT-VALUE}).",
             defaultValue = "8")
     int loraRank;
 
     @Option(
             names = "--lora-alpha",
+            converter = Ranges.Positive.class,
             description = "LoRA alpha (default: ${DEFAULT-VALUE}).",
             defaultValue = "16")
     double loraAlpha;
 
     @Option(
             names = "--lora-dropout",
+            converter = Ranges.Dropout.class,
             description = "LoRA dropout (default: ${DEFAULT-VALUE}).",
             defaultValue = "0")
     double loraDropout;
@@ -109,6 +117,7 @@ public final class FinetuneCommand implements Callable<Integer> {
 
     @Option(
             names = "--num-prefix-tokens",
+            converter = Ranges.AtLeast1.class,
             description = "Prefix tokens (default: ${DEFAULT-VALUE}).",
             defaultValue = "16")
     int numPrefixTokens;
@@ -120,89 +129,90 @@ public final class FinetuneCommand implements Callable<Integer> {
 
     @Option(
             names = "--prefix-projection-hidden-size",
+            converter = Ranges.AtLeast1.class,
             description = "The projection's inner width (default: ${DEFAULT-VALUE}).",
             defaultValue = "256")
     int prefixProjectionHiddenSize;
 
     @Option(
             names = "--learning-rate",
+            converter = Ranges.Positive.class,
             description = "Peak learning rate (default: 3e-4 for LoRA, 3e-2 for prefix).")
     Double learningRate;
 
     @Option(
             names = "--epochs",
+            converter = Ranges.AtLeast0.class,
             description = "Passes over the data (default: ${DEFAULT-VALUE}).",
             defaultValue = "3")
     int epochs;
 
     @Option(
             names = "--max-steps",
+            converter = Ranges.AtLeast0.class,
             description = "Steps; overrides --epochs (default: off).",
             defaultValue = "0")
     int maxSteps;
 
     @Option(
             names = "--batch-size",
+            converter = Ranges.AtLeast1.class,
             description = "Examples per forward pass (default: ${DEFAULT-VALUE}).",
             defaultValue = "8")
     int batchSize;
 
     @Option(
             names = "--gradient-accumulation-steps",
+            converter = Ranges.AtLeast1.class,
             description = "Micro-batches per update (default: ${DEFAULT-VALUE}).",
             defaultValue = "1")
     int accumulation;
 
     @Option(
-            names = "--src-length",
-            description = "Most source tokens, cut on the left (default: ${DEFAULT-VALUE}).",
-            defaultValue = "1024")
-    int srcLength;
-
-    @Option(
-            names = "--max-length",
-            description = "Most tokens of an example (default: ${DEFAULT-VALUE}).",
-            defaultValue = "2048")
-    int maxLength;
-
-    @Option(
             names = "--warmup-steps",
+            converter = Ranges.AtLeast0.class,
             description = "Warmup steps (default: ${DEFAULT-VALUE}).",
             defaultValue = "0")
     int warmupSteps;
 
     @Option(
             names = "--lr-scheduler",
+            converter = Ranges.ScheduleChoice.class,
             description = "linear, cosine or constant (default: ${DEFAULT-VALUE}).",
             defaultValue = "linear")
-    String scheduler;
+    Schedule.Kind scheduler;
 
     @Option(
             names = "--max-grad-norm",
+            converter = Ranges.NonNegative.class,
             description = "Global gradient-norm clip; 0 is off (default: ${DEFAULT-VALUE}).",
             defaultValue = "1.0")
     double maxGradNorm;
 
     @Option(
             names = "--weight-decay",
+            converter = Ranges.NonNegative.class,
             description = "AdamW weight decay (default: ${DEFAULT-VALUE}).",
             defaultValue = "0")
     double weightDecay;
 
     @Option(
             names = "--eval-steps",
+            converter = Ranges.AtLeast0.class,
             description = "Evaluate every N steps; 0: at the end (default: ${DEFAULT-VALUE}).",
             defaultValue = "0")
     int evalSteps;
 
     @Option(
             names = "--save-steps",
+            converter = Ranges.AtLeast0.class,
             description = "Checkpoint every N steps; 0: none (default: ${DEFAULT-VALUE}).",
             defaultValue = "0")
     int saveSteps;
 
     @Option(
             names = "--logging-steps",
+            converter = Ranges.AtLeast1.class,
             description = "Log every N steps (default: ${DEFAULT-VALUE}).",
             defaultValue = "10")
     int loggingSteps;
@@ -225,16 +235,12 @@ public final class FinetuneCommand implements Callable<Integer> {
 
     @Option(
             names = "--tensor-parallel-degree",
+            converter = Ranges.AtLeast1.class,
             description =
                     "Split the model across this many of the processes mpirun started; the rest"
                             + " train data-parallel (default: ${DEFAULT-VALUE}).",
             defaultValue = "1")
     int tensorParallelDegree;
-
-    @Option(
-            names = "--skip-malformed",
-            description = "Skip and count malformed data lines instead of failing.")
-    boolean skipMalformed;
 
     /** Creates the command; picocli calls this. */
     public FinetuneCommand() {}
@@ -265,17 +271,17 @@ public final class FinetuneCommand implements Callable<Integer> {
         if (train == null) {
             throw new IllegalArgumentException("--train is required with --model");
         }
+        if (epochs == 0 && maxSteps == 0) {
+            throw new ParameterException(
+                    spec.commandLine(), "--epochs 0 needs --max-steps above 0: set one of them");
+        }
+        // the data first: a malformed line fails in a moment, before any weight is read
+        List<Example> trainExamples = data.read(train);
+        List<Example> devExamples = dev == null ? List.of() : data.read(dev);
         Communicator world = Communicators.fromEnvironment();
         try (Parallelism layout = Parallelism.of(world, tensorParallelDegree);
                 NDManager manager = NDManager.newBaseManager(on);
                 LlamaTokenizer tokens = model.openTokenizer()) {
-            ExampleEncoder encoder = new ExampleEncoder(tokens, srcLength, maxLength);
-            Dataset data =
-                    new Dataset(encode(encoder, JsonlExamples.read(train, skipMalformed)), seed);
-            List<TokenizedExample> evaluation =
-                    dev == null
-                            ? List.of()
-                            : encode(encoder, JsonlExamples.read(dev, skipMalformed));
             LlamaForCausalLM llama = model.load(manager, layout.getTensorParallel(), false);
             Path checkpoint =
                     resume == null
@@ -285,6 +291,11 @@ public final class FinetuneCommand implements Callable<Integer> {
             ai.djl.engine.Engine.getInstance().setRandomSeed((int) seed);
             PeftModel adapted =
                     checkpoint != null ? PeftModel.fromPretrained(llama, checkpoint) : adapt(llama);
+            // the lengths against the adapted model: a prefix takes positions of the context
+            ExampleEncoder encoder = data.encoder(tokens, adapted, llama, model.path());
+            Dataset dataset = new Dataset(data.encode(encoder, trainExamples, train), seed);
+            List<TokenizedExample> evaluation =
+                    dev == null ? List.of() : data.encode(encoder, devExamples, dev);
             FineTuneConfig config =
                     FineTuneConfig.builder()
                             .optLearningRate(
@@ -296,7 +307,7 @@ public final class FinetuneCommand implements Callable<Integer> {
                             .optBatchSize(batchSize)
                             .optGradientAccumulationSteps(accumulation)
                             .optWarmupSteps(warmupSteps)
-                            .optSchedule(Schedule.Kind.valueOf(scheduler.toUpperCase(Locale.ROOT)))
+                            .optSchedule(scheduler)
                             .optMaxGradNorm(maxGradNorm)
                             .optWeightDecay(weightDecay)
                             .optEvalSteps(evalSteps)
@@ -308,7 +319,7 @@ public final class FinetuneCommand implements Callable<Integer> {
                     new FineTuner(
                                     TrainableModel.of(adapted),
                                     config,
-                                    data,
+                                    dataset,
                                     evaluation,
                                     output,
                                     manager,
@@ -345,6 +356,18 @@ public final class FinetuneCommand implements Callable<Integer> {
                                 .optTaskType("CAUSAL_LM")
                                 .build());
             case "prefix":
+                if (numPrefixTokens > llama.getMaxPositions() - 2) {
+                    throw new IllegalArgumentException(
+                            "--num-prefix-tokens "
+                                    + numPrefixTokens
+                                    + " leaves no room for an example: "
+                                    + model.path()
+                                    + " has "
+                                    + llama.getMaxPositions()
+                                    + " positions (max_position_embeddings), and the prefix takes"
+                                    + " the first of them; use at most "
+                                    + (llama.getMaxPositions() - 2));
+                }
                 PrefixConfig.Builder prefix =
                         PrefixConfig.builder()
                                 .fromModel(llama)
@@ -359,13 +382,5 @@ public final class FinetuneCommand implements Callable<Integer> {
                 throw new IllegalArgumentException(
                         "--method must be lora or prefix, got \"" + method + '"');
         }
-    }
-
-    static List<TokenizedExample> encode(ExampleEncoder encoder, List<Example> examples) {
-        List<TokenizedExample> out = new ArrayList<>(examples.size());
-        for (Example example : examples) {
-            out.add(encoder.encode(example));
-        }
-        return out;
     }
 }

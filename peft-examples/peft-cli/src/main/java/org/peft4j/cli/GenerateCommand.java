@@ -4,7 +4,9 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.nn.Block;
 
 import org.peft4j.core.lm.CausalLMGenerator;
+import org.peft4j.core.lm.ContextOverflowException;
 import org.peft4j.core.lm.GenerationConfig;
+import org.peft4j.core.lm.PromptTruncation;
 import org.peft4j.models.llama.LlamaForCausalLM;
 import org.peft4j.models.tokenizer.LlamaTokenizer;
 import org.peft4j.lora.LoRAModel;
@@ -24,7 +26,8 @@ import java.util.concurrent.Callable;
 /**
  * {@code peft4j generate}: continues a prompt with a Llama checkpoint, optionally with an adapter,
  * and writes the prompt and its continuation to standard output as they are generated, as
- * llama2.c's {@code run} does.
+ * llama2.c's {@code run} does. The prompt and {@code --max-new-tokens} must fit in the model's
+ * context together, unless {@code --truncate-prompt left} cuts the prompt.
  */
 @Command(
         name = "generate",
@@ -45,18 +48,21 @@ public final class GenerateCommand implements Callable<Integer> {
 
     @Option(
             names = "--max-new-tokens",
+            converter = Ranges.AtLeast0.class,
             description = "Most tokens to generate (default: ${DEFAULT-VALUE}).",
             defaultValue = "256")
     int maxNewTokens;
 
     @Option(
             names = "--temperature",
+            converter = Ranges.Temperature.class,
             description = "Sampling temperature; 0 is greedy (default: ${DEFAULT-VALUE}).",
             defaultValue = "0")
     float temperature;
 
     @Option(
             names = "--top-k",
+            converter = Ranges.AtLeast0.class,
             description =
                     "Sample among the k most likely tokens; 0 is off (default: ${DEFAULT-VALUE}).",
             defaultValue = "0")
@@ -64,6 +70,7 @@ public final class GenerateCommand implements Callable<Integer> {
 
     @Option(
             names = "--top-p",
+            converter = Ranges.TopP.class,
             description = "Nucleus sampling mass; 1 is off (default: ${DEFAULT-VALUE}).",
             defaultValue = "1")
     float topP;
@@ -73,6 +80,16 @@ public final class GenerateCommand implements Callable<Integer> {
             description = "Sampling seed (default: ${DEFAULT-VALUE}).",
             defaultValue = "42")
     long seed;
+
+    @Option(
+            names = "--truncate-prompt",
+            converter = Ranges.TruncationChoice.class,
+            defaultValue = "none",
+            description =
+                    "none: a prompt too long for the model's context with --max-new-tokens is an"
+                            + " error; left: keep its first token (BOS) and its end (default:"
+                            + " ${DEFAULT-VALUE}).")
+    PromptTruncation truncatePrompt;
 
     /** Creates the command; picocli calls this. */
     public GenerateCommand() {}
@@ -96,18 +113,34 @@ public final class GenerateCommand implements Callable<Integer> {
                             .optTopP(topP)
                             .optSeed(seed)
                             .optEosTokenIds(llama.getConfig().getEosTokenIds())
+                            .optPromptTruncation(truncatePrompt)
                             .build();
             int[] input = tokens.encode(prompt, true, false);
             StreamingPrinter printer = new StreamingPrinter(tokens, out);
+            int[] steps = {0}; // a step generates one token: the prompt may have been cut
             long start = System.nanoTime();
-            int[] result =
-                    new CausalLMGenerator(block, llama.getNumHiddenLayers())
-                            .generate(List.of(input), config, manager, s -> printer.show(s.get(0)))
-                            .get(0);
+            int[] result;
+            try {
+                result =
+                        new CausalLMGenerator(block, llama.getNumHiddenLayers())
+                                .generate(
+                                        List.of(input),
+                                        config,
+                                        manager,
+                                        s -> {
+                                            steps[0]++;
+                                            printer.show(s.get(0));
+                                        })
+                                .get(0);
+            } catch (ContextOverflowException e) {
+                // refused before the first step; said again in the options' names
+                throw new IllegalArgumentException(
+                        ModelContext.of(block, llama, model.path()).describe(e), e);
+            }
             printer.show(result);
             out.println();
             double seconds = (System.nanoTime() - start) / 1e9;
-            int generated = result.length - input.length;
+            int generated = steps[0];
             logger.info(
                     String.format(
                             Locale.ROOT,

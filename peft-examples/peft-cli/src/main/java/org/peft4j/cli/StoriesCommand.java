@@ -7,6 +7,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 
 import org.peft4j.core.io.AtomicFiles;
 import org.peft4j.core.lm.CausalLMGenerator;
+import org.peft4j.core.lm.ContextOverflowException;
 import org.peft4j.core.lm.GenerationConfig;
 import org.peft4j.models.llama.LlamaForCausalLM;
 import org.peft4j.models.tokenizer.LlamaTokenizer;
@@ -44,18 +45,21 @@ public final class StoriesCommand implements Callable<Integer> {
     @Option(
             names = "--samples",
             defaultValue = "64",
+            converter = Ranges.AtLeast1.class,
             description = "Stories to sample (default: ${DEFAULT-VALUE}).")
     int samples;
 
     @Option(
             names = "--max-new-tokens",
             defaultValue = "200",
+            converter = Ranges.AtLeast1.class,
             description = "Most tokens a story (default: ${DEFAULT-VALUE}).")
     int maxNewTokens;
 
     @Option(
             names = "--temperature",
             defaultValue = "0.8",
+            converter = Ranges.Temperature.class,
             description = "Sampling temperature (default: ${DEFAULT-VALUE}).")
     float temperature;
 
@@ -103,7 +107,26 @@ public final class StoriesCommand implements Callable<Integer> {
                             .optSeed(seed)
                             .optEosTokenIds(llama.getConfig().getEosTokenIds())
                             .build();
-            for (int[] story : new CausalLMGenerator(llama).generate(prompts, config, manager)) {
+            List<int[]> stories;
+            try {
+                stories = new CausalLMGenerator(llama).generate(prompts, config, manager);
+            } catch (ContextOverflowException e) {
+                // refused before the first step; said again in the command's option
+                throw new IllegalArgumentException(
+                        "--max-new-tokens "
+                                + maxNewTokens
+                                + " is longer than the model's context: a story of BOS and "
+                                + maxNewTokens
+                                + " tokens needs "
+                                + (e.getPromptTokens() + maxNewTokens)
+                                + " positions, and "
+                                + ModelContext.of(llama, llama, model.path())
+                                + "; use --max-new-tokens "
+                                + (e.getContext() - e.getPromptTokens())
+                                + " or less",
+                        e);
+            }
+            for (int[] story : stories) {
                 String text = tokenizer.decode(story).strip();
                 if (from != null) {
                     if (!text.contains(from)) {

@@ -7,6 +7,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 
 import org.peft4j.core.io.AtomicFiles;
+import org.peft4j.core.lm.CausalLanguageModel;
 import org.peft4j.core.parallel.Sharding;
 import org.peft4j.core.parallel.Shardings;
 import org.peft4j.train.data.Dataset;
@@ -64,6 +65,7 @@ public final class FineTuner {
      * @param output the output directory
      * @param manager the manager under which step arrays live, on the model's device
      * @param progress where the progress bar goes (standard error)
+     * @throws IllegalArgumentException if an example is longer than the model's context
      */
     public FineTuner(
             TrainableModel model,
@@ -90,6 +92,9 @@ public final class FineTuner {
      * @param manager the manager under which step arrays live, on the model's device
      * @param progress where rank 0's progress bar goes
      * @param layout the run's tensor- and data-parallel groups
+     * @throws IllegalArgumentException if an example is longer than the model's context ({@link
+     *     CausalLanguageModel#maxPositionsOf}); {@link
+     *     org.peft4j.train.data.ExampleEncoder.Builder#fromModel} makes examples that fit
      */
     public FineTuner(
             TrainableModel model,
@@ -100,6 +105,9 @@ public final class FineTuner {
             NDManager manager,
             PrintStream progress,
             Parallelism layout) {
+        int context = CausalLanguageModel.maxPositionsOf(model.block());
+        requireFits(train.examples(), "training", context);
+        requireFits(dev, "evaluation", context);
         this.layout = layout;
         this.leader = layout.isLeader();
         this.model = model;
@@ -109,6 +117,26 @@ public final class FineTuner {
         this.output = output;
         this.manager = manager;
         this.progress = leader ? progress : new PrintStream(OutputStream.nullOutputStream());
+    }
+
+    /** Refuses data the model cannot run on, before the first step rather than at one of them. */
+    private static void requireFits(List<TokenizedExample> examples, String kind, int context) {
+        for (int i = 0; i < examples.size(); i++) {
+            int length = examples.get(i).inputIds().length;
+            if (length > context) {
+                throw new IllegalArgumentException(
+                        "the "
+                                + kind
+                                + " example at index "
+                                + i
+                                + " holds "
+                                + length
+                                + " tokens, more than the model's context of "
+                                + context
+                                + "; encode the data with ExampleEncoder.builder(tokenizer)"
+                                + ".fromModel(model), which cuts or drops such examples");
+            }
+        }
     }
 
     /**

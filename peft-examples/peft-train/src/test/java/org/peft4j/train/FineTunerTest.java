@@ -1,6 +1,8 @@
 package org.peft4j.train;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.peft4j.core.testing.ArrayAssertions.U;
 import static org.peft4j.core.testing.ArrayAssertions.assertAllClose;
@@ -114,6 +116,41 @@ class FineTunerTest {
                         manager,
                         new PrintStream(new ByteArrayOutputStream()));
         return tuner.run(resume);
+    }
+
+    @Test
+    void examplesLongerThanTheModelsContextAreRefusedBeforeTheFirstStep() {
+        LlamaForCausalLM llama =
+                LlamaForCausalLM.random(
+                        TINY.toBuilder().optMaxPositionEmbeddings(12).build(), manager, 7);
+        List<TokenizedExample> train = reversal(16, 1); // 9 to 15 tokens
+        int first = 0;
+        while (train.get(first).inputIds().length <= 12) {
+            first++;
+        }
+        int at = first;
+        IllegalArgumentException e =
+                assertThrows(
+                        IllegalArgumentException.class,
+                        () ->
+                                new FineTuner(
+                                        TrainableModel.full(llama, out -> {}),
+                                        FineTuneConfig.builder().build(),
+                                        new Dataset(train, 1),
+                                        List.of(),
+                                        dir,
+                                        manager,
+                                        new PrintStream(new ByteArrayOutputStream())));
+        assertEquals(
+                "the training example at index "
+                        + at
+                        + " holds "
+                        + train.get(at).inputIds().length
+                        + " tokens, more than the model's context of 12; encode the data with"
+                        + " ExampleEncoder.builder(tokenizer).fromModel(model), which cuts or drops"
+                        + " such examples",
+                e.getMessage());
+        assertFalse(Files.exists(dir.resolve("metrics.csv")), "nothing ran");
     }
 
     /** The longest reversal example: BOS, 6 tokens, the separator, 6 tokens, EOS. */

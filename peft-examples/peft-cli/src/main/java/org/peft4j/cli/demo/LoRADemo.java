@@ -24,7 +24,6 @@ import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 
@@ -93,7 +92,6 @@ public final class LoRADemo {
         CharVocabulary.write(base.resolve("tokenizer.bin"));
         try (NDManager manager = NDManager.newBaseManager(device);
                 LlamaTokenizer tokenizer = LlamaTokenizer.findNextTo(base)) {
-            ExampleEncoder encoder = new ExampleEncoder(tokenizer, 24, 32);
             LlamaConfig config =
                     LlamaConfig.builder()
                             .setSizes(128, 256, 2, 4, 2, CharVocabulary.size())
@@ -102,6 +100,12 @@ public final class LoRADemo {
                             .optRmsNormEps(1e-5)
                             .build();
             LlamaForCausalLM llama = LlamaForCausalLM.random(config, manager, seed);
+            ExampleEncoder encoder =
+                    ExampleEncoder.builder(tokenizer)
+                            .fromModel(llama)
+                            .optSrcLength(24)
+                            .optMaxLength(32)
+                            .build();
 
             out.println("1/3 pretraining a " + describe(llama) + " on copy and lower ...");
             List<Example> pretraining = StringTasks.examples(12000, seed, Task.COPY, Task.LOWER);
@@ -187,11 +191,7 @@ public final class LoRADemo {
     }
 
     private static List<TokenizedExample> encode(ExampleEncoder encoder, List<Example> examples) {
-        List<TokenizedExample> out = new ArrayList<>(examples.size());
-        for (Example example : examples) {
-            out.add(encoder.encode(example));
-        }
-        return out;
+        return encoder.encodeAll(examples, "the demo's examples").examples();
     }
 
     private static String describe(LlamaForCausalLM llama) {

@@ -28,7 +28,6 @@ import org.peft4j.core.lm.GenerationConfig;
 import org.peft4j.core.testing.Fixtures;
 import org.peft4j.core.testing.SamplingMargins;
 import org.peft4j.train.data.Dataset;
-import org.peft4j.train.data.Example;
 import org.peft4j.train.data.ExampleEncoder;
 import org.peft4j.train.data.JsonlExamples;
 import org.peft4j.train.data.TokenizedExample;
@@ -217,12 +216,11 @@ class DocSnippetsTest {
         try (NDManager manager = NDManager.newBaseManager();
                 LlamaTokenizer tokenizer = LlamaTokenizer.findNextTo(modelDir)) {
             LlamaForCausalLM llama = LlamaForCausalLM.fromPretrained(modelDir, manager);
-            ExampleEncoder encoder = new ExampleEncoder(tokenizer, 1024, 2048);
-            List<TokenizedExample> train = new ArrayList<>();
-            for (Example example : JsonlExamples.read(trainFile, false)) {
-                train.add(encoder.encode(example));
-            }
             LoRAModel lora = new LoRAModel(llama, loraConfig);
+            // at most 2048 tokens, or the model's context if shorter; longer examples are cut and counted
+            ExampleEncoder encoder = ExampleEncoder.builder(tokenizer).fromModel(lora).build();
+            List<TokenizedExample> train =
+                    encoder.encodeAll(JsonlExamples.read(trainFile, false), trainFile.toString()).examples();
             FineTuneConfig config = FineTuneConfig.builder()
                     .optLearningRate(3e-4).optEpochs(3).optBatchSize(8).optWarmupSteps(100)
                     .optSchedule(Schedule.Kind.COSINE).build();
