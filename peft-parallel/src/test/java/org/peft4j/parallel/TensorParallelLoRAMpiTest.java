@@ -141,8 +141,9 @@ class TensorParallelLoRAMpiTest {
             Path merged = dir.path().resolve("merged");
             parallel.savePretrained(merged);
             assertSameTensors(saved, merged);
+            // PaddleNLP's field, in PaddleNLP's file: a merged save is a single-process adapter
             assertTrue(
-                    Files.readString(merged.resolve("adapter_config.json"))
+                    Files.readString(merged.resolve("lora_config.json"))
                             .contains("\"tensor_parallel_degree\" : 1"));
             assertSame(
                     expected,
