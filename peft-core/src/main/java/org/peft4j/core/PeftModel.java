@@ -10,6 +10,7 @@ import ai.djl.nn.Parameter;
 import ai.djl.training.ParameterStore;
 import ai.djl.util.PairList;
 
+import org.peft4j.core.io.AtomicDirectory;
 import org.peft4j.core.tree.BlockPaths;
 
 import java.io.IOException;
@@ -18,6 +19,7 @@ import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.Locale;
 import java.util.Map;
+import java.util.regex.Pattern;
 
 /**
  * A base model with an adapter, itself a DJL {@link Block}: it drops into {@code Model.setBlock},
@@ -37,6 +39,17 @@ public abstract class PeftModel extends AbstractBlock {
     public static final String KEY_PREFIX = "base_model.model.";
 
     private static final byte VERSION = 1;
+
+    /**
+     * The files an adapter directory may hold, of peft4j, Hugging Face PEFT or PaddleNLP, any
+     * tensor-parallel shards included: what a save replaces.
+     */
+    private static final Pattern ADAPTER_FILE =
+            Pattern.compile(
+                    "(adapter|lora|prefix)_config\\.json"
+                            + "|(adapter_model|prefix_encoder)(\\.tp\\d+-of-\\d+)?\\.safetensors"
+                            + "|adapter_model\\.bin"
+                            + "|(lora|prefix)_model_state(\\.tp\\d+)?\\.pdparams");
 
     private final Block baseModel;
 
@@ -74,14 +87,40 @@ public abstract class PeftModel extends AbstractBlock {
     public abstract PeftConfig getPeftConfig();
 
     /**
-     * Writes the adapter in the Hugging Face PEFT format: {@code adapter_config.json} and {@code
-     * adapter_model.safetensors}, each atomically (weights first, so that a crash between the two
-     * never pairs a new config with old weights of another shape unnoticed).
+     * Writes the adapter in the Hugging Face PEFT format ({@code adapter_config.json}, {@code
+     * adapter_model.safetensors} and the method's own files), all or nothing: the directory is
+     * replaced as a whole ({@link AtomicDirectory}), so a save killed at any moment leaves the old
+     * adapter or the new one, never new weights beside an old config, once the next save or load
+     * has recovered it.
      *
-     * @param dir the directory; created when missing; other files in it are left alone
-     * @throws IOException if writing fails
+     * <p>What is replaced, and what stays: every adapter file of the directory ({@link
+     * #isAdapterFile}: configs, weights, shards of any degree, an encoder) is replaced, so that
+     * none of an earlier save stays beside the new one; every other entry (a {@code README.md}, a
+     * training run's {@code metrics.csv} and {@code checkpoint-N}) is kept as it was, as Hugging
+     * Face's {@code save_pretrained} leaves it. To replace a directory entirely, or to refuse one
+     * that is not empty, decide before saving (the command line refuses it without {@code
+     * --overwrite}).
+     *
+     * @param dir the directory; created when missing
+     * @throws IOException if writing fails; the directory is then as it was, and the message names
+     *     the file
+     * @throws IllegalArgumentException if {@code dir} is a file
      */
     public abstract void savePretrained(Path dir) throws IOException;
+
+    /**
+     * Returns whether a file name is one of an adapter directory's own files, which a save
+     * replaces: {@code adapter_config.json}, {@code lora_config.json}, {@code prefix_config.json},
+     * {@code adapter_model.safetensors} and {@code prefix_encoder.safetensors} with their {@code
+     * .tpRR-of-TT} shards, and the pickled weights of Hugging Face PEFT ({@code adapter_model.bin})
+     * and PaddleNLP ({@code lora_model_state.pdparams}, {@code prefix_model_state.pdparams}).
+     *
+     * @param name a file name, without directory
+     * @return whether a save of an adapter replaces it
+     */
+    public static boolean isAdapterFile(String name) {
+        return ADAPTER_FILE.matcher(name).matches();
+    }
 
     /**
      * Opens a scope in which the model computes exactly what the base model computes.
@@ -192,7 +231,8 @@ public abstract class PeftModel extends AbstractBlock {
     }
 
     /**
-     * Wraps a base model with the adapter saved in a directory, whatever its method.
+     * Wraps a base model with the adapter saved in a directory, whatever its method. A save of the
+     * directory that was killed is first finished or undone ({@link AtomicDirectory#recover}).
      *
      * @param base the base model, initialised with its weights
      * @param dir an adapter directory ({@code adapter_config.json} or a seed config file, and the
@@ -203,6 +243,7 @@ public abstract class PeftModel extends AbstractBlock {
      *     key or path
      */
     public static PeftModel fromPretrained(Block base, Path dir) throws IOException {
+        AtomicDirectory.recover(dir); // a save killed mid-swap is finished or undone first
         PeftConfig config = PeftConfig.fromPretrained(dir);
         return PeftMethods.forType(config.getPeftType(), dir.toString()).fromPretrained(base, dir);
     }

@@ -34,7 +34,8 @@ import java.util.Set;
  * adapter_model.safetensors} with keys {@code base_model.model.<path>.lora_A.weight} ({@code
  * [r, in]}) and {@code ...lora_B.weight} ({@code [out, r]}), plus trained biases and {@code
  * trainable_modules} parameters under {@code base_model.model.<parameter path>}. A tensor-parallel
- * model saves merged (the same file) or one file per rank, see {@link ShardedCheckpoint}.
+ * model saves merged (the same file) or one file per rank, see {@link ShardedCheckpoint}. A save
+ * replaces the directory's adapter files as a whole ({@link PeftModel#savePretrained}).
  */
 final class LoRACheckpoint {
 
@@ -43,7 +44,17 @@ final class LoRACheckpoint {
 
     private LoRACheckpoint() {}
 
-    static void save(LoRAModel model, Path dir, boolean mergeTensorParallel) throws IOException {
+    /** Saves into a staging directory that then replaces {@code target} as a whole. */
+    static void save(LoRAModel model, Path target, boolean mergeTensorParallel) throws IOException {
+        ShardedCheckpoint.replaceDirectory(
+                target,
+                Shardings.of(model, savedState(model)),
+                name -> !PeftModel.isAdapterFile(name),
+                dir -> write(model, dir, mergeTensorParallel));
+    }
+
+    private static void write(LoRAModel model, Path dir, boolean mergeTensorParallel)
+            throws IOException {
         Map<String, Parameter> state = savedState(model);
         Map<String, NDArray> tensors = new LinkedHashMap<>();
         for (Map.Entry<String, Parameter> entry : state.entrySet()) {

@@ -9,6 +9,7 @@ import ai.djl.nn.core.Linear;
 import org.peft4j.core.AdapterScope;
 import org.peft4j.core.PeftConfig;
 import org.peft4j.core.PeftModel;
+import org.peft4j.core.io.AtomicDirectory;
 import org.peft4j.core.parallel.Shardings;
 import org.peft4j.core.tree.BlockReplacer;
 
@@ -304,9 +305,13 @@ public class LoRAModel extends PeftModel {
      * every rank writes its part to {@code adapter_model.tpRR-of-TT.safetensors} and rank 0 writes
      * the config. A single-process model ignores the flag.
      *
+     * <p>The directory is replaced all or nothing, as {@link PeftModel#savePretrained(Path)} says:
+     * the ranks write into one staging directory and rank 0 swaps it in once every rank is done.
+     *
      * @param dir the directory; created when missing
      * @param mergeTensorParallel whether to write one file rather than one per rank
-     * @throws IOException if writing fails
+     * @throws IOException if writing fails; the directory is then as it was
+     * @throws IllegalArgumentException if {@code dir} is a file
      */
     public void savePretrained(Path dir, boolean mergeTensorParallel) throws IOException {
         checkNotUnloaded();
@@ -325,6 +330,9 @@ public class LoRAModel extends PeftModel {
      * rank's part, or reads its own file of a set saved with the same degree; a set of another
      * degree is refused.
      *
+     * <p>A save of the directory that was killed is first finished or undone ({@link
+     * AtomicDirectory#recover}).
+     *
      * @param model the base model, initialised with its weights
      * @param dir the adapter directory
      * @return the adapted model, in training mode (call {@link #eval()} for inference)
@@ -332,6 +340,7 @@ public class LoRAModel extends PeftModel {
      * @throws IllegalArgumentException if the adapter does not fit the model
      */
     public static LoRAModel fromPretrained(Block model, Path dir) throws IOException {
+        AtomicDirectory.recover(dir); // a save killed mid-swap is finished or undone first
         LoRAConfig config = LoRAConfig.fromPretrained(dir);
         return LoRACheckpoint.load(model, config, dir);
     }

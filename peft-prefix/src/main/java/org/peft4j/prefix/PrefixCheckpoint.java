@@ -8,8 +8,10 @@ import ai.djl.nn.Parameter;
 import ai.djl.training.ParameterStore;
 
 import org.peft4j.core.PeftModel;
+import org.peft4j.core.io.AtomicDirectory;
 import org.peft4j.core.io.NativeArrays;
 import org.peft4j.core.lm.CausalLanguageModel;
+import org.peft4j.core.parallel.ShardGroup;
 import org.peft4j.core.parallel.ShardedCheckpoint;
 import org.peft4j.core.parallel.Sharding;
 import org.peft4j.core.parallel.Shardings;
@@ -38,7 +40,8 @@ import java.util.Map;
  * </ul>
  *
  * <p>A prefix of a model split across ranks saves merged (the same files, each rank's heads
- * gathered) or one file per rank, as {@link ShardedCheckpoint} does for LoRA.
+ * gathered) or one file per rank, as {@link ShardedCheckpoint} does for LoRA. A save replaces the
+ * directory's adapter files as a whole ({@link PeftModel#savePretrained}).
  */
 final class PrefixCheckpoint {
 
@@ -53,7 +56,19 @@ final class PrefixCheckpoint {
 
     private PrefixCheckpoint() {}
 
-    static void save(PrefixModelForCausalLM model, Path dir, boolean merge) throws IOException {
+    /** Saves into a staging directory that then replaces {@code target} as a whole. */
+    static void save(PrefixModelForCausalLM model, Path target, boolean merge) throws IOException {
+        ShardGroup group = model.getShardGroup();
+        AtomicDirectory.replace(
+                target,
+                name -> !PeftModel.isAdapterFile(name),
+                group.getRank(),
+                group::barrier,
+                dir -> write(model, dir, merge));
+    }
+
+    private static void write(PrefixModelForCausalLM model, Path dir, boolean merge)
+            throws IOException {
         PrefixEncoder encoder = model.getPrefixEncoder();
         PrefixConfig config = model.getPeftConfig();
         PrefixConfig saved =

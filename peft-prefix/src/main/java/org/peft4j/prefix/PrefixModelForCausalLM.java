@@ -15,6 +15,7 @@ import ai.djl.util.PairList;
 import org.peft4j.core.AdapterScope;
 import org.peft4j.core.PeftConfig;
 import org.peft4j.core.PeftModel;
+import org.peft4j.core.io.AtomicDirectory;
 import org.peft4j.core.lm.CausalLanguageModel;
 import org.peft4j.core.parallel.ShardGroup;
 
@@ -271,9 +272,13 @@ public class PrefixModelForCausalLM extends PeftModel implements CausalLanguageM
      * prefix_encoder.tpRR-of-TT.safetensors}) and rank 0 the configs. A model on one process
      * ignores the flag.
      *
+     * <p>The directory is replaced all or nothing, as {@link PeftModel#savePretrained(Path)} says:
+     * the ranks write into one staging directory and rank 0 swaps it in once every rank is done.
+     *
      * @param dir the directory; created when missing
      * @param mergeTensorParallel whether to write one file rather than one per rank
-     * @throws IOException if writing fails
+     * @throws IOException if writing fails; the directory is then as it was
+     * @throws IllegalArgumentException if {@code dir} is a file
      */
     public void savePretrained(Path dir, boolean mergeTensorParallel) throws IOException {
         PrefixCheckpoint.save(this, dir, mergeTensorParallel);
@@ -294,6 +299,9 @@ public class PrefixModelForCausalLM extends PeftModel implements CausalLanguageM
      * peft4j writes) make the prefix trainable as before; without them the saved prefix, the
      * projection's output, becomes a plain table.
      *
+     * <p>A save of the directory that was killed is first finished or undone ({@link
+     * AtomicDirectory#recover}).
+     *
      * @param model the base model, with its weights
      * @param dir the adapter directory
      * @return the model with the prefix, the base frozen
@@ -303,6 +311,7 @@ public class PrefixModelForCausalLM extends PeftModel implements CausalLanguageM
      */
     public static PrefixModelForCausalLM fromPretrained(CausalLanguageModel model, Path dir)
             throws IOException {
+        AtomicDirectory.recover(dir); // a save killed mid-swap is finished or undone first
         return PrefixCheckpoint.load(model, dir);
     }
 

@@ -4,6 +4,7 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
 
+import org.peft4j.core.io.AtomicDirectory;
 import org.peft4j.core.io.SafetensorsReader;
 import org.peft4j.core.io.SafetensorsWriter;
 import org.peft4j.core.io.TensorInfo;
@@ -18,6 +19,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.SortedSet;
 import java.util.TreeSet;
+import java.util.function.Predicate;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import java.util.stream.Stream;
@@ -35,6 +37,9 @@ import java.util.stream.Stream;
  * <p>A merged file loads into any model: each rank cuts out its part. A sharded set loads only into
  * a model of the same degree. Every key and shape is checked before anything is returned, so a
  * failed load leaves the model untouched.
+ *
+ * <p>{@link #save} writes into a directory; {@link #replaceDirectory} around the saves of one
+ * adapter makes them all or nothing for the directory, on every rank.
  */
 public final class ShardedCheckpoint {
 
@@ -96,6 +101,34 @@ public final class ShardedCheckpoint {
                     .forEach(m -> degrees.add(Integer.parseInt(m.group(2))));
         }
         return degrees;
+    }
+
+    /**
+     * Replaces a directory as a whole with what {@code contents} writes ({@link AtomicDirectory}),
+     * on one process or as a collective of the tensor-parallel group the shardings belong to:
+     * every rank of the group calls it; rank 0 stages, commits and swaps, the others write their
+     * shards into the same staging directory between barriers.
+     *
+     * @param dir the directory to replace
+     * @param shardings the shardings of the tensors to be saved (any one names the group); empty
+     *     on one process
+     * @param keep which entries of the old directory the new one keeps
+     * @param contents writes the files into the staging directory, calling {@link #save} with it
+     * @throws IOException if writing fails; the directory is then unchanged (or, failing after
+     *     the commit, replaced by the next save or load)
+     */
+    public static void replaceDirectory(
+            Path dir,
+            Map<String, Sharding> shardings,
+            Predicate<String> keep,
+            AtomicDirectory.Contents contents)
+            throws IOException {
+        Sharding group = group(shardings);
+        if (group == null) {
+            AtomicDirectory.replace(dir, keep, contents);
+        } else {
+            AtomicDirectory.replace(dir, keep, group.getRank(), group::barrier, contents);
+        }
     }
 
     /**
