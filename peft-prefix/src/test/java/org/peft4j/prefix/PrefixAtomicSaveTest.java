@@ -3,8 +3,7 @@ package org.peft4j.prefix;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.peft4j.core.testing.ArrayAssertions.assertSameBits;
-import static org.peft4j.core.testing.ArrayAssertions.floats;
+import static org.peft4j.core.testing.ArrayAssertions.assertSameParameters;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
@@ -16,15 +15,10 @@ import org.junit.jupiter.api.io.TempDir;
 import org.peft4j.core.PeftModel;
 import org.peft4j.core.testing.Crashes;
 
-import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Comparator;
-import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Map;
-import java.util.stream.Stream;
 
 /**
  * Prefix saves are all or nothing for the directory (four files, two weight files written by two
@@ -82,7 +76,7 @@ class PrefixAtomicSaveTest {
         List<String> seen = new ArrayList<>();
         Crashes.killAtEveryStep(
                 () -> {
-                    delete(dir);
+                    Crashes.deleteTree(dir);
                     old.savePretrained(dir);
                 },
                 () -> next.savePretrained(dir),
@@ -97,10 +91,10 @@ class PrefixAtomicSaveTest {
                             expected.getPeftConfig().getNumPrefixTokens(),
                             ((PrefixModelForCausalLM) loaded).getPeftConfig().getNumPrefixTokens(),
                             "killed after " + kill.step);
-                    Map<String, float[]> a = parameters(expected);
-                    Map<String, float[]> b = parameters(loaded);
-                    assertEquals(a.keySet(), b.keySet(), "killed after " + kill.step);
-                    a.forEach((k, v) -> assertSameBits(v, b.get(k), kill.step + ": " + k));
+                    assertSameParameters(
+                            expected.getTrainableParameters(),
+                            loaded.getTrainableParameters(),
+                            "killed after " + kill.step);
                     assertEquals(List.of(), Crashes.leftovers(dir));
                     seen.add(kill.step + (kill.committed ? ":new" : ":old"));
                 });
@@ -109,22 +103,5 @@ class PrefixAtomicSaveTest {
                 next.getPrefixEncoder().hasProjection(),
                 Files.exists(dir.resolve(PrefixCheckpoint.ENCODER_FILE)));
         assertFalse(Files.exists(root.resolve(".prefix.old")));
-    }
-
-    private static Map<String, float[]> parameters(PeftModel model) {
-        Map<String, float[]> values = new LinkedHashMap<>();
-        model.getTrainableParameters().forEach((k, p) -> values.put(k, floats(p.getArray())));
-        return values;
-    }
-
-    private static void delete(Path dir) throws IOException {
-        if (!Files.exists(dir)) {
-            return;
-        }
-        try (Stream<Path> files = Files.walk(dir)) {
-            for (Path p : files.sorted(Comparator.reverseOrder()).toList()) {
-                Files.delete(p);
-            }
-        }
     }
 }

@@ -5,9 +5,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 
 import java.io.IOException;
-import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
-import java.nio.channels.FileLock;
 import java.nio.file.DirectoryStream;
 import java.nio.file.FileVisitResult;
 import java.nio.file.Files;
@@ -18,14 +16,10 @@ import java.nio.file.SimpleFileVisitor;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.nio.file.attribute.BasicFileAttributes;
-import java.security.SecureRandom;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
-import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.locks.ReentrantLock;
 import java.util.function.Predicate;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -177,7 +171,7 @@ public final class AtomicDirectory {
             return;
         }
         Files.createDirectories(dir.getParent());
-        Lock lock = Lock.acquire(sibling(dir, LOCK));
+        DirectoryLock lock = DirectoryLock.acquire(sibling(dir, LOCK));
         try {
             settle(dir);
             Files.createDirectory(staging);
@@ -225,7 +219,7 @@ public final class AtomicDirectory {
             return false;
         }
         try {
-            Lock lock = Lock.acquire(sibling(dir, LOCK));
+            DirectoryLock lock = DirectoryLock.acquire(sibling(dir, LOCK));
             try {
                 settle(dir);
             } finally {
@@ -282,7 +276,7 @@ public final class AtomicDirectory {
         if (!Files.exists(dir, LinkOption.NOFOLLOW_LINKS) && !interrupted(dir)) {
             return;
         }
-        Lock lock = Lock.acquire(sibling(dir, LOCK));
+        DirectoryLock lock = DirectoryLock.acquire(sibling(dir, LOCK));
         try {
             settle(dir);
             if (Files.exists(dir, LinkOption.NOFOLLOW_LINKS)) {
@@ -506,81 +500,6 @@ public final class AtomicDirectory {
                                         + " of it finishes replacing it"
                                 : "; " + dir + " is unchanged"),
                 e);
-    }
-
-    /**
-     * An exclusive lock on a lock file, across processes (an operating-system lock, released when
-     * its holder dies) and across the threads of this one. The holder deletes the file when done;
-     * a waiter that then gets the lock of the deleted file sees that the name no longer leads to
-     * it (by a token it writes) and locks the name anew.
-     */
-    private static final class Lock {
-
-        private static final Map<Path, ReentrantLock> LOCAL = new ConcurrentHashMap<>();
-        private static final SecureRandom RANDOM = new SecureRandom();
-
-        private final Path file;
-        private final FileChannel channel;
-        private final ReentrantLock local;
-
-        private Lock(Path file, FileChannel channel, ReentrantLock local) {
-            this.file = file;
-            this.channel = channel;
-            this.local = local;
-        }
-
-        static Lock acquire(Path file) throws IOException {
-            ReentrantLock local = LOCAL.computeIfAbsent(file, f -> new ReentrantLock());
-            local.lock();
-            try {
-                while (true) {
-                    FileChannel channel =
-                            FileChannel.open(
-                                    file,
-                                    StandardOpenOption.CREATE,
-                                    StandardOpenOption.READ,
-                                    StandardOpenOption.WRITE);
-                    try {
-                        FileLock held = channel.lock();
-                        byte[] token = new byte[16];
-                        RANDOM.nextBytes(token);
-                        channel.truncate(0);
-                        channel.write(ByteBuffer.wrap(token), 0);
-                        if (Arrays.equals(token, readOrNull(file))) {
-                            return new Lock(file, channel, local);
-                        }
-                        held.release();
-                        channel.close();
-                    } catch (IOException | RuntimeException e) {
-                        channel.close();
-                        throw e;
-                    }
-                }
-            } catch (IOException | RuntimeException e) {
-                local.unlock();
-                throw e;
-            }
-        }
-
-        private static byte[] readOrNull(Path file) throws IOException {
-            try {
-                return Files.readAllBytes(file);
-            } catch (NoSuchFileException e) {
-                return null;
-            }
-        }
-
-        void close() throws IOException {
-            try {
-                Files.deleteIfExists(file);
-            } finally {
-                try {
-                    channel.close(); // releases the lock
-                } finally {
-                    local.unlock();
-                }
-            }
-        }
     }
 
     /** For tests of the naming: the sibling directories a replacement of {@code dir} uses. */

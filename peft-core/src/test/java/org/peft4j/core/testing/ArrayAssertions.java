@@ -5,8 +5,10 @@ import static org.junit.jupiter.api.Assertions.fail;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.types.DataType;
+import ai.djl.nn.Parameter;
 
 import java.util.Locale;
+import java.util.Map;
 
 /**
  * Element-wise comparisons of arrays, each stating what it claims.
@@ -188,6 +190,23 @@ public final class ArrayAssertions {
     public static void assertSameBits(NDArray expected, NDArray actual, String guarantee) {
         assertEquals(expected.getShape(), actual.getShape(), guarantee + ": shape");
         assertSameBits(floats(expected), floats(actual), guarantee);
+    }
+
+    /**
+     * Asserts that two sets of parameters have the same names and, name for name, the same shapes
+     * and bits (an adapter saved and loaded again, say).
+     *
+     * @param expected the reference, by name
+     * @param actual the parameters under test, by name
+     * @param guarantee why the code guarantees bitwise equality on every machine
+     */
+    public static void assertSameParameters(
+            Map<String, Parameter> expected, Map<String, Parameter> actual, String guarantee) {
+        assertEquals(expected.keySet(), actual.keySet(), guarantee + ": the parameters");
+        expected.forEach(
+                (name, p) ->
+                        assertSameBits(
+                                p.getArray(), actual.get(name).getArray(), guarantee + ": " + name));
     }
 
     /**
