@@ -9,6 +9,7 @@ import ai.djl.nn.Parameter;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 
+import org.peft4j.core.io.AtomicDirectory;
 import org.peft4j.core.io.AtomicFiles;
 import org.peft4j.core.io.SafetensorsWriter;
 import org.peft4j.core.parallel.Sharding;
@@ -25,13 +26,13 @@ import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.regex.Pattern;
 import java.util.stream.Stream;
 
 /**
@@ -46,10 +47,21 @@ public final class LlamaCheckpoints {
 
     private static final Logger logger = LoggerFactory.getLogger(LlamaCheckpoints.class);
 
+    /** The files of a Hugging Face checkpoint that a save replaces (tokenizer files are kept). */
+    private static final Pattern CHECKPOINT_FILE =
+            Pattern.compile(
+                    "(generation_)?config\\.json"
+                            + "|model(-\\d+-of-\\d+)?\\.safetensors"
+                            + "|model\\.safetensors\\.index\\.json"
+                            + "|pytorch_model(-\\d+-of-\\d+)?\\.bin"
+                            + "|pytorch_model\\.bin\\.index\\.json");
+
     private LlamaCheckpoints() {}
 
     /**
      * Loads a Hugging Face checkpoint directory or a llama2.c file (or a directory holding one).
+     * A save of the directory that was killed is first finished or undone ({@link
+     * AtomicDirectory#recover}).
      *
      * @param path the checkpoint
      * @param manager the manager that owns the weights
@@ -74,6 +86,9 @@ public final class LlamaCheckpoints {
     public static LlamaForCausalLM load(
             Path path, NDManager manager, TensorParallel group, boolean tensorParallelOutput)
             throws IOException {
+        if (!Files.isRegularFile(path)) {
+            AtomicDirectory.recover(path); // a save killed mid-swap is finished or undone first
+        }
         Path llama2c = findLlama2c(path);
         if (llama2c != null) {
             try (Llama2cWeights weights = Llama2cWeights.open(llama2c)) {
@@ -109,11 +124,18 @@ public final class LlamaCheckpoints {
 
     /**
      * Writes a model as a Hugging Face checkpoint: {@code config.json} and {@code
-     * model.safetensors} (float32), each atomically. The tokenizer is the caller's to copy.
+     * model.safetensors} (float32), all or nothing: the directory is replaced as a whole ({@link
+     * AtomicDirectory}), so a save killed at any moment leaves the old checkpoint or the new one
+     * once the next save or {@link #load} has recovered it. Every checkpoint file of the old
+     * directory (weights of any layout, their index, the configs) is replaced; other entries, a
+     * tokenizer or a training run's files, are kept. The tokenizer is the caller's to copy; to
+     * write it in the same replacement, call this inside {@link AtomicDirectory#replace}.
      *
      * @param llama the model, with its weights (merged adapters included)
      * @param dir the directory; created when missing
-     * @throws IOException if writing fails
+     * @throws IOException if writing fails; the directory is then as it was, and the message names
+     *     the file
+     * @throws IllegalArgumentException if {@code dir} is a file
      */
     public static void save(LlamaForCausalLM llama, Path dir) throws IOException {
         if (llama.getTensorParallelGroup().getDegree() > 1) {
@@ -122,6 +144,11 @@ public final class LlamaCheckpoints {
                             + " single-process run (adapters save merged with"
                             + " LoRAModel.savePretrained)");
         }
+        AtomicDirectory.replace(
+                dir, name -> !CHECKPOINT_FILE.matcher(name).matches(), d -> write(llama, d));
+    }
+
+    private static void write(LlamaForCausalLM llama, Path dir) throws IOException {
         Map<String, NDArray> tensors = new LinkedHashMap<>();
         BlockPaths.parameters(llama).forEach((name, p) -> tensors.put(name, p.getArray()));
         SafetensorsWriter.write(dir.resolve(SafetensorsWeights.SINGLE), tensors);
@@ -134,7 +161,8 @@ public final class LlamaCheckpoints {
     /**
      * Copies the tokenizer found next to a model ({@code tokenizer.json}, with {@code
      * tokenizer_config.json} and {@code special_tokens_map.json} when present, else {@code
-     * tokenizer.bin}) into a directory.
+     * tokenizer.bin}) into a directory, each atomically, with a new file's permissions (the
+     * umask's, not the source's).
      *
      * @param model the model path the tokenizer sits beside
      * @param dir the target directory
@@ -148,8 +176,7 @@ public final class LlamaCheckpoints {
                     "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"
                 }) {
             if (Files.isRegularFile(from.resolve(name))) {
-                Files.copy(
-                        from.resolve(name), dir.resolve(name), StandardCopyOption.REPLACE_EXISTING);
+                AtomicFiles.copy(from.resolve(name), dir.resolve(name));
                 copied |= name.equals("tokenizer.json");
             }
         }
@@ -158,10 +185,7 @@ public final class LlamaCheckpoints {
                 throw new NoSuchFileException(
                         from.toString(), null, "holds neither tokenizer.json nor tokenizer.bin");
             }
-            Files.copy(
-                    from.resolve("tokenizer.bin"),
-                    dir.resolve("tokenizer.bin"),
-                    StandardCopyOption.REPLACE_EXISTING);
+            AtomicFiles.copy(from.resolve("tokenizer.bin"), dir.resolve("tokenizer.bin"));
         }
     }
 
