@@ -89,11 +89,27 @@ public final class Crashes {
      * @throws Exception if the action fails otherwise
      */
     public static Kill killAfter(int n, IOAction action) throws Exception {
+        return killAfter(n, (step, path) -> {}, action);
+    }
+
+    /**
+     * Runs an action with a kill after its n-th write step, telling an observer of every step up
+     * to the kill (to record what the writer had done by then).
+     *
+     * @param n the step, from 1
+     * @param observer told of each step before the kill is decided
+     * @param action the writer
+     * @return the kill, or {@code null} when the action finished in fewer steps
+     * @throws Exception if the action fails otherwise
+     */
+    public static Kill killAfter(int n, WriteSteps.Listener observer, IOAction action)
+            throws Exception {
         int[] seen = {0};
         boolean[] committed = {false};
         try (WriteSteps.Listening listening =
                 WriteSteps.listen(
                         (step, path) -> {
+                            observer.reached(step, path);
                             // the mark's rename is the commit point
                             committed[0] |=
                                     step == WriteSteps.Step.FILE_REPLACED

@@ -19,14 +19,11 @@ import org.slf4j.LoggerFactory;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.io.PrintStream;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
-import java.util.stream.Stream;
 
 /**
  * Trains an adapter (or a whole model): each step is a {@link TrainingStep} over {@code
@@ -37,12 +34,12 @@ import java.util.stream.Stream;
  *
  * <p>The output directory gets the final adapter, {@code metrics.csv}, {@code loss.svg}, {@code
  * train_results.json}, and the newest {@code checkpoint-<step>} directories (adapter, {@code
- * optimizer.safetensors}, {@code trainer_state.json}).
+ * optimizer.safetensors}, {@code trainer_state.json}), each checkpoint and the adapter written all
+ * or nothing ({@link RunDirectory}).
  */
 public final class FineTuner {
 
     private static final Logger logger = LoggerFactory.getLogger(FineTuner.class);
-    private static final String CHECKPOINT = "checkpoint-";
     private static final String OPTIMIZER_FILE = "optimizer.safetensors";
 
     private final TrainableModel model;
@@ -159,7 +156,7 @@ public final class FineTuner {
      */
     public Result run(Path resumeFrom) throws IOException {
         if (leader) {
-            Files.createDirectories(output);
+            RunDirectory.prepare(output); // what a killed run left is finished, undone or removed
         }
         int totalSteps = config.totalSteps(train.size());
         int perStep = config.getBatchSize() * config.getGradientAccumulationSteps();
@@ -397,18 +394,22 @@ public final class FineTuner {
     }
 
     private void checkpoint(TrainingState state, AdamW optimizer) throws IOException {
-        Path dir = output.resolve(CHECKPOINT + state.step());
         if (writesAdapter()) {
-            model.save(dir);
-            optimizer.save(dir.resolve(OPTIMIZER_FILE), shardings());
+            RunDirectory.writeCheckpoint(
+                    output,
+                    state.step(),
+                    layout.getTensorParallel(),
+                    dir -> {
+                        model.save(dir);
+                        optimizer.save(dir.resolve(OPTIMIZER_FILE), shardings());
+                        if (leader) {
+                            state.write(dir.resolve(TrainingState.FILE));
+                        }
+                    });
         }
         layout.getWorld().barrier();
         if (leader) {
-            state.write(dir.resolve(TrainingState.FILE)); // last: marks the checkpoint complete
-            List<Path> all = checkpoints(output);
-            for (int i = 0; i < all.size() - config.getSaveTotalLimit(); i++) {
-                deleteRecursively(all.get(i));
-            }
+            RunDirectory.prune(output, config.getSaveTotalLimit());
         }
         layout.getWorld().barrier();
     }
@@ -418,50 +419,16 @@ public final class FineTuner {
     }
 
     /**
-     * Finds the newest complete checkpoint of an output directory.
+     * Finds the newest complete checkpoint of an output directory, after finishing or undoing
+     * the saves a killed run interrupted there: a checkpoint is complete or absent, never half
+     * written.
      *
      * @param output a run's output directory, or a checkpoint directory itself
      * @return the checkpoint directory
      * @throws IOException if there is none
      */
     public static Path latestCheckpoint(Path output) throws IOException {
-        if (Files.isRegularFile(output.resolve(TrainingState.FILE))) {
-            return output;
-        }
-        List<Path> all = checkpoints(output);
-        if (all.isEmpty()) {
-            throw new java.nio.file.NoSuchFileException(
-                    output.toString(),
-                    null,
-                    "holds no complete checkpoint-<step> directory to resume from");
-        }
-        return all.get(all.size() - 1);
-    }
-
-    private static List<Path> checkpoints(Path output) throws IOException {
-        if (!Files.isDirectory(output)) {
-            return List.of();
-        }
-        try (Stream<Path> files = Files.list(output)) {
-            return files.filter(p -> p.getFileName().toString().matches(CHECKPOINT + "\\d+"))
-                    .filter(p -> Files.isRegularFile(p.resolve(TrainingState.FILE)))
-                    .sorted(
-                            Comparator.comparingInt(
-                                    p ->
-                                            Integer.parseInt(
-                                                    p.getFileName()
-                                                            .toString()
-                                                            .substring(CHECKPOINT.length()))))
-                    .toList();
-        }
-    }
-
-    private static void deleteRecursively(Path dir) throws IOException {
-        try (Stream<Path> files = Files.walk(dir)) {
-            for (Path p : files.sorted(Comparator.reverseOrder()).toList()) {
-                Files.delete(p);
-            }
-        }
+        return RunDirectory.latestCheckpoint(output);
     }
 
     private void writeResults(
