@@ -154,14 +154,7 @@ class LoRAAtomicSaveTest {
         LoRAModel old = trained(2, 4, 1);
         old.savePretrained(dir);
         IOException full;
-        try (WriteSteps.Listening l =
-                WriteSteps.listen(
-                        (step, path) -> {
-                            if (step == WriteSteps.Step.FILE_WRITTEN
-                                    && path.endsWith("adapter_config.json")) {
-                                throw new IOException("No space left on device");
-                            }
-                        })) {
+        try (WriteSteps.Listening l = Crashes.fullDiskWhenWriting("adapter_config.json")) {
             full = assertThrows(IOException.class, () -> trained(2, 16, 2).savePretrained(dir));
         }
         Path real = dir.toRealPath();

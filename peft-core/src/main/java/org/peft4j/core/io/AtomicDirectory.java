@@ -493,13 +493,16 @@ public final class AtomicDirectory {
     private static IOException describe(
             IOException e, Path dir, Path staging, boolean committed) {
         String message = String.valueOf(e.getMessage()).replace(staging.toString(), dir.toString());
-        return new IOException(
-                message
-                        + (committed
-                                ? "; the new " + dir + " is complete and the next save or load"
-                                        + " of it finishes replacing it"
-                                : "; " + dir + " is unchanged"),
-                e);
+        String state;
+        if (committed) {
+            state = "the new " + dir + " is complete and the next save or load of it finishes"
+                    + " replacing it";
+        } else if (Files.exists(dir, LinkOption.NOFOLLOW_LINKS)) {
+            state = dir + " is unchanged";
+        } else {
+            state = dir + " was not created"; // the failed save was its first
+        }
+        return new IOException(message + "; " + state, e);
     }
 
     /** For tests of the naming: the sibling directories a replacement of {@code dir} uses. */

@@ -209,14 +209,7 @@ class AtomicDirectoryTest {
     void aFullDiskFailsNamingTheFileAndLeavesTheDirectoryAsItWas() throws IOException {
         Path target = prepareOld(root.resolve("adapter"));
         IOException full;
-        try (WriteSteps.Listening l =
-                WriteSteps.listen(
-                        (step, path) -> {
-                            if (step == WriteSteps.Step.FILE_WRITTEN
-                                    && path.getFileName().toString().equals("config")) {
-                                throw new IOException("No space left on device");
-                            }
-                        })) {
+        try (WriteSteps.Listening l = Crashes.fullDiskWhenWriting("config")) {
             full = assertThrows(IOException.class, () -> saveNew(target));
         }
         assertEquals(

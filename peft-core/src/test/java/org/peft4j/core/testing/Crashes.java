@@ -185,6 +185,24 @@ public final class Crashes {
     }
 
     /**
+     * Makes every write of a file of the given name fail as a full disk fails it (the JDK's bare
+     * {@code IOException: No space left on device}), after its bytes went to the temporary file,
+     * until the returned scope is closed.
+     *
+     * @param fileName the file's name, without directory
+     * @return the scope
+     */
+    public static WriteSteps.Listening fullDiskWhenWriting(String fileName) {
+        return WriteSteps.listen(
+                (step, path) -> {
+                    if (step == WriteSteps.Step.FILE_WRITTEN
+                            && path.getFileName().toString().equals(fileName)) {
+                        throw new IOException("No space left on device");
+                    }
+                });
+    }
+
+    /**
      * Deletes a directory tree, to put an old state in place before the next save.
      *
      * @param dir the directory; nothing happens when it does not exist

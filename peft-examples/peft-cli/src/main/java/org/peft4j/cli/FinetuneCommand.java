@@ -4,6 +4,7 @@ import ai.djl.Device;
 import ai.djl.ndarray.NDManager;
 
 import org.peft4j.core.PeftModel;
+import org.peft4j.core.io.AtomicDirectory;
 import org.peft4j.train.data.Dataset;
 import org.peft4j.train.data.Example;
 import org.peft4j.train.data.ExampleEncoder;
@@ -34,8 +35,10 @@ import picocli.CommandLine.Spec;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.nio.file.Paths;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.concurrent.Callable;
 
 /**
@@ -81,9 +84,17 @@ public final class FinetuneCommand implements Callable<Integer> {
 
     @Option(
             names = "--output",
-            description = "Output directory (default: ${DEFAULT-VALUE}).",
+            description =
+                    "Output directory: new or empty, or the run that --resume continues (default:"
+                            + " ${DEFAULT-VALUE}).",
             defaultValue = "target/peft4j-finetune")
     Path output;
+
+    @Option(
+            names = "--overwrite",
+            description =
+                    "Replace a non-empty --output: its contents are deleted when training starts.")
+    boolean overwrite;
 
     @Option(
             names = "--lora-rank",
@@ -258,6 +269,7 @@ public final class FinetuneCommand implements Callable<Integer> {
                     output.equals(Paths.get("target/peft4j-finetune"))
                             ? Paths.get("target/peft4j-demo")
                             : output;
+            OutputDirectory.create(dir); // the demo writes its own files over its last run's
             LoRADemo.Result result = new LoRADemo(System.out, System.err).run(dir, seed, on);
             System.out.printf(
                     Locale.ROOT,
@@ -275,6 +287,8 @@ public final class FinetuneCommand implements Callable<Integer> {
             throw new ParameterException(
                     spec.commandLine(), "--epochs 0 needs --max-steps above 0: set one of them");
         }
+        Path resumeFrom = resume == null ? null : resume.isEmpty() ? output : Paths.get(resume);
+        checkOutput(resumeFrom);
         // the data first: a malformed line fails in a moment, before any weight is read
         List<Example> trainExamples = data.read(train);
         List<Example> devExamples = dev == null ? List.of() : data.read(dev);
@@ -283,11 +297,7 @@ public final class FinetuneCommand implements Callable<Integer> {
                 NDManager manager = NDManager.newBaseManager(on);
                 LlamaTokenizer tokens = model.openTokenizer()) {
             LlamaForCausalLM llama = model.load(manager, layout.getTensorParallel(), false);
-            Path checkpoint =
-                    resume == null
-                            ? null
-                            : FineTuner.latestCheckpoint(
-                                    resume.isEmpty() ? output : Paths.get(resume));
+            Path checkpoint = resumeFrom == null ? null : FineTuner.latestCheckpoint(resumeFrom);
             ai.djl.engine.Engine.getInstance().setRandomSeed((int) seed);
             PeftModel adapted =
                     checkpoint != null ? PeftModel.fromPretrained(llama, checkpoint) : adapt(llama);
@@ -315,6 +325,13 @@ public final class FinetuneCommand implements Callable<Integer> {
                             .optLoggingSteps(loggingSteps)
                             .optSeed(seed)
                             .build();
+            if (overwrite) {
+                // only now that data and model have loaded; every rank has checked the output
+                layout.getWorld().barrier();
+                if (layout.isLeader()) {
+                    AtomicDirectory.delete(output);
+                }
+            }
             FineTuner.Result result =
                     new FineTuner(
                                     TrainableModel.of(adapted),
@@ -338,6 +355,34 @@ public final class FinetuneCommand implements Callable<Integer> {
                     output);
         }
         return 0;
+    }
+
+    /**
+     * Before anything is read: the output may not hold an input, and a non-empty one only when
+     * {@code --overwrite} is given or {@code --resume} continues the run it holds.
+     */
+    private void checkOutput(Path resumeFrom) throws IOException {
+        boolean ownRun = resumeFrom != null && OutputDirectory.isWithin(resumeFrom, output);
+        if (ownRun && overwrite) {
+            throw new IllegalArgumentException(
+                    "--overwrite would delete the run that --resume continues in "
+                            + output
+                            + "; give one of them");
+        }
+        Map<String, Path> inputs = new LinkedHashMap<>();
+        inputs.put("--model", model.path());
+        inputs.put("--tokenizer", model.tokenizer());
+        inputs.put("--train", train);
+        inputs.put("--dev", dev);
+        inputs.put("--resume", ownRun ? null : resumeFrom);
+        OutputDirectory.checkApart(output, inputs);
+        if (!overwrite && !ownRun) {
+            OutputDirectory.checkEmpty(
+                    output,
+                    "--overwrite to replace it (its contents are deleted when training starts),"
+                            + " --resume to continue the run it holds");
+        }
+        OutputDirectory.create(output);
     }
 
     private PeftModel adapt(LlamaForCausalLM llama) throws IOException {

@@ -3,6 +3,7 @@ package org.peft4j.cli;
 import ai.djl.ndarray.NDManager;
 
 import org.peft4j.core.PeftModel;
+import org.peft4j.core.io.AtomicDirectory;
 import org.peft4j.models.llama.LlamaForCausalLM;
 import org.peft4j.models.llama.weights.LlamaCheckpoints;
 import org.peft4j.lora.LoRAModel;
@@ -12,13 +13,18 @@ import org.slf4j.LoggerFactory;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
+import java.io.IOException;
 import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.Map;
 import java.util.concurrent.Callable;
 
 /**
  * {@code peft4j merge}: folds a LoRA adapter into the base weights and writes a Hugging Face
  * checkpoint ({@code config.json}, {@code model.safetensors}, the tokenizer) that any HF-compatible
- * tool loads.
+ * tool loads. The output is written all or nothing; a non-empty one is refused unless {@code
+ * --overwrite} is given (then it is replaced as a whole), and one that is, lies inside or contains
+ * {@code --model} or {@code --adapter} is always refused.
  */
 @Command(
         name = "merge",
@@ -44,8 +50,17 @@ public final class MergeCommand implements Callable<Integer> {
     @Option(
             names = "--output",
             required = true,
-            description = "Where to write the merged checkpoint.")
+            description =
+                    "Where to write the merged checkpoint: a new or empty directory (or one to"
+                            + " replace with --overwrite).")
     Path output;
+
+    @Option(
+            names = "--overwrite",
+            description =
+                    "Replace a non-empty --output as a whole: none of its old files stays."
+                            + " Never --model's or --adapter's directory.")
+    boolean overwrite;
 
     /** Creates the command; picocli calls this. */
     public MergeCommand() {}
@@ -53,6 +68,7 @@ public final class MergeCommand implements Callable<Integer> {
     /** {@inheritDoc} */
     @Override
     public Integer call() throws Exception {
+        checkOutput();
         try (NDManager manager = NDManager.newBaseManager()) {
             LlamaForCausalLM llama = ModelOptions.load(model, manager);
             PeftModel peft = AdapterOption.load(llama, adapter);
@@ -65,11 +81,29 @@ public final class MergeCommand implements Callable<Integer> {
                                 + " extra keys and values: use generate --adapter instead)");
             }
             ((LoRAModel) peft).mergeAndUnload();
-            LlamaCheckpoints.save(llama, output);
-            LlamaCheckpoints.copyTokenizer(model, output);
+            // the weights, config and tokenizer in one replacement: all of them or none
+            AtomicDirectory.replace(
+                    output,
+                    AtomicDirectory.KEEP_NOTHING,
+                    dir -> {
+                        LlamaCheckpoints.save(llama, dir);
+                        LlamaCheckpoints.copyTokenizer(model, dir);
+                    });
             logger.info("merged {} into {}: {}", adapter, model, output);
             System.out.println(output);
         }
         return 0;
+    }
+
+    /** Before anything is loaded: the output may not hold the inputs, nor anything unasked. */
+    private void checkOutput() throws IOException {
+        Map<String, Path> inputs = new LinkedHashMap<>();
+        inputs.put("--model", model);
+        inputs.put("--adapter", adapter);
+        OutputDirectory.checkApart(output, inputs);
+        if (!overwrite) {
+            OutputDirectory.checkEmpty(output, "--overwrite to replace it as a whole");
+        }
+        OutputDirectory.create(output);
     }
 }

@@ -44,6 +44,11 @@ final class ModelOptions {
         return model;
     }
 
+    /** Returns {@code --tokenizer} as given, or {@code null}. */
+    Path tokenizer() {
+        return tokenizer;
+    }
+
     /**
      * Opens the tokenizer: the one named, else the one next to the model.
      *

@@ -1,5 +1,7 @@
 package org.peft4j.cli;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
@@ -34,5 +36,17 @@ public final class CliRunner {
             stdout.toString(StandardCharsets.UTF_8),
             stderr.toString(StandardCharsets.UTF_8)
         };
+    }
+
+    /**
+     * Returns the error line of a run that must have failed with status 1: the line {@code peft4j
+     * <command>: ...} of standard error (the log may print lines before it).
+     *
+     * @param result what {@link #run} returned
+     * @return the line, or all of standard error when there is none
+     */
+    public static String error(String[] result) {
+        assertEquals("1", result[0], result[2]);
+        return result[2].lines().filter(l -> l.startsWith("peft4j ")).findFirst().orElse(result[2]);
     }
 }

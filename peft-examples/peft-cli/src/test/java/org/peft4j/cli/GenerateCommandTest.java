@@ -4,9 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.peft4j.core.testing.ArrayAssertions.maxAbsDiff;
 
-import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDManager;
-import ai.djl.ndarray.types.DataType;
 
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -18,7 +16,6 @@ import org.peft4j.models.llama.LlamaRounding;
 import org.peft4j.models.llama.LlamaForCausalLM;
 import org.peft4j.models.tokenizer.LlamaTokenizer;
 import org.peft4j.lora.LoRAConfig;
-import org.peft4j.lora.LoRALinear;
 import org.peft4j.lora.LoRAModel;
 
 import java.nio.file.Path;
@@ -138,15 +135,7 @@ class GenerateCommandTest {
                                     .optR(4)
                                     .optLoraAlpha(8)
                                     .build());
-            Engine.getInstance().setRandomSeed(3);
-            for (LoRALinear layer : lora.getLoRALayers().values()) {
-                layer.getLoraB()
-                        .getArray()
-                        .addi(
-                                manager.randomNormal(
-                                        0, 0.3f, layer.getLoraB().getShape(), DataType.FLOAT32));
-            }
-            lora.savePretrained(dir);
+            TestAdapters.perturbB(lora, manager, 3, 0.3f).savePretrained(dir);
             expected =
                     new CausalLMGenerator(lora, llama.getNumHiddenLayers())
                             .generate(

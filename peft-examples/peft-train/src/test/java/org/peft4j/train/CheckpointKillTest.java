@@ -79,6 +79,11 @@ class CheckpointKillTest {
         return LlamaForCausalLM.random(FineTunerTest.TINY, manager, 7);
     }
 
+    /** A fresh run. */
+    private FineTuner.Result run(LoRAModel model, Path output) throws IOException {
+        return run(model, output, null);
+    }
+
     private FineTuner.Result run(LoRAModel model, Path output, Path resume) throws IOException {
         return new FineTuner(
                         TrainableModel.of(model),
@@ -100,7 +105,7 @@ class CheckpointKillTest {
             Record record = new Record();
             Kill kill =
                     Crashes.killAfter(
-                            n, record, () -> run(new LoRAModel(base(), loraConfig()), output, null));
+                            n, record, () -> run(new LoRAModel(base(), loraConfig()), output));
             if (kill == null) {
                 assertTrue(n > 40, "a run took only " + (n - 1) + " write steps: " + seen);
                 assertEquals(List.of("checkpoint-2"), List.copyOf(whole(output).keySet()));
@@ -185,7 +190,8 @@ class CheckpointKillTest {
                 // the mark's rename commits a staging directory .<target>.staging
                 Path staging = path.getParent();
                 String stagingName = staging.getFileName().toString();
-                String target = stagingName.substring(1, stagingName.length() - ".staging".length());
+                String target =
+                        stagingName.substring(1, stagingName.length() - ".staging".length());
                 if (target.matches("checkpoint-\\d+")) {
                     Map<String, String> files = Crashes.snapshot(staging);
                     files.remove(".peft4j-complete");
