@@ -382,7 +382,7 @@ public final class FinetuneCommand implements Callable<Integer> {
                     "--overwrite to replace it (its contents are deleted when training starts),"
                             + " --resume to continue the run it holds");
         }
-        OutputDirectory.create(output);
+        OutputDirectory.checkCreatable(output);
     }
 
     private PeftModel adapt(LlamaForCausalLM llama) throws IOException {

@@ -104,6 +104,6 @@ public final class MergeCommand implements Callable<Integer> {
         if (!overwrite) {
             OutputDirectory.checkEmpty(output, "--overwrite to replace it as a whole");
         }
-        OutputDirectory.create(output);
+        OutputDirectory.checkCreatable(output);
     }
 }

@@ -143,6 +143,30 @@ final class OutputDirectory {
         }
     }
 
+    /**
+     * Checks that the output directory exists or can be created, and leaves the file system as it
+     * was: the directories created to find out are removed again, so that a command that fails
+     * later (a bad option, a length past the context) leaves no empty output behind. The writer
+     * creates the directory when it first writes.
+     *
+     * @param output the output directory
+     * @throws IllegalArgumentException as {@link #create} does
+     * @throws IOException if a directory created to check cannot be removed again
+     */
+    static void checkCreatable(Path output) throws IOException {
+        Path absolute = output.toAbsolutePath().normalize();
+        Path existing = absolute;
+        while (existing != null && !Files.exists(existing, LinkOption.NOFOLLOW_LINKS)) {
+            existing = existing.getParent();
+        }
+        create(output);
+        // the deepest first; they hold nothing. deleteIfExists: the other ranks of a run under
+        // mpirun check the same path at the same time
+        for (Path dir = absolute; dir != null && !dir.equals(existing); dir = dir.getParent()) {
+            Files.deleteIfExists(dir);
+        }
+    }
+
     /** Says which directory could not be created, and why. */
     private static String whyNot(Path output, IOException e) {
         Path ancestor = output.toAbsolutePath().normalize();

@@ -1,6 +1,7 @@
 package org.peft4j.cli;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
@@ -181,6 +182,23 @@ class MergeCommandTest {
                 CliRunner.error(result));
         assertEquals(modelFiles, Crashes.snapshot(model));
         assertEquals(adapterFiles, Crashes.snapshot(adapter));
+    }
+
+    @Test
+    void aMergeThatFailsAfterTheChecksLeavesNoOutputBehind(@TempDir Path dir) throws IOException {
+        // the output is checked before the adapter is read; the check must not create it
+        Path output = dir.resolve("new").resolve("merged");
+        String[] result =
+                CliRunner.run(
+                        "merge",
+                        "--model",
+                        model.toString(),
+                        "--adapter",
+                        dir.resolve("no-such-adapter").toString(),
+                        "--output",
+                        output.toString());
+        assertTrue(CliRunner.error(result).contains("no-such-adapter"), CliRunner.error(result));
+        assertFalse(Files.exists(dir.resolve("new")), "an empty output left behind");
     }
 
     @Test
