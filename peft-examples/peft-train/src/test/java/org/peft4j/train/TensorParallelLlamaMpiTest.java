@@ -139,7 +139,8 @@ class TensorParallelLlamaMpiTest {
                 NDArray array = p.getValue().getArray();
                 long[] shape = array.getShape().getShape();
                 if (p.getKey().endsWith(".bias")) {
-                    NativeArrays.copyInto(array, RandomArrays.gaussian(manager, seed++, 0.1, shape));
+                    NDArray drawn = RandomArrays.gaussian(manager, seed++, 0.1, shape);
+                    NativeArrays.copyInto(array, drawn);
                 } else if (p.getKey().endsWith("_norm.weight")) {
                     NDArray drawn = RandomArrays.gaussian(manager, seed++, 0.1, shape).add(1);
                     NativeArrays.copyInto(array, drawn);

@@ -50,6 +50,10 @@ class ModelFamiliesAdapterTest {
         manager.close();
     }
 
+    private LlamaForCausalLM reference(String name) throws Exception {
+        return LlamaForCausalLM.fromPretrained(ModelFamiliesReferenceTest.reference(name), manager);
+    }
+
     private NDList run(Block block, long[] ids) {
         return block.forward(
                 new ParameterStore(manager, false),
@@ -68,13 +72,13 @@ class ModelFamiliesAdapterTest {
     @ValueSource(strings = {"llama3", "mistral", "qwen2", "qwen3"})
     void aPrefixHoldingTheCacheOfAContextActsAsThatContext(String name) throws Exception {
         // for Mistral, 6 + 6 positions with a window of 4: the window reaches into the prefix
-        LlamaForCausalLM llama =
-                LlamaForCausalLM.fromPretrained(ModelFamiliesReferenceTest.reference(name), manager);
+        LlamaForCausalLM llama = reference(name);
         LlamaConfig config = llama.getConfig();
         int p = CONTEXT.length;
         PrefixModelForCausalLM model =
                 new PrefixModelForCausalLM(
-                        llama, PrefixConfig.builder().fromModel(llama).setNumPrefixTokens(p).build());
+                        llama,
+                        PrefixConfig.builder().fromModel(llama).setNumPrefixTokens(p).build());
         int layers = config.getNumHiddenLayers();
         int width = config.getNumKeyValueHeads() * config.getHeadDim();
         assertEquals((long) p * 2 * layers * width, model.countTrainableParameters());
@@ -95,8 +99,7 @@ class ModelFamiliesAdapterTest {
     @ParameterizedTest
     @ValueSource(strings = {"llama3", "mistral", "qwen2", "qwen3"})
     void loraAdaptsEveryProjectionAndMergesToTheSameLogits(String name) throws Exception {
-        LlamaForCausalLM llama =
-                LlamaForCausalLM.fromPretrained(ModelFamiliesReferenceTest.reference(name), manager);
+        LlamaForCausalLM llama = reference(name);
         NDArray base = run(llama, INPUT).head();
         LoRAModel lora =
                 new LoRAModel(

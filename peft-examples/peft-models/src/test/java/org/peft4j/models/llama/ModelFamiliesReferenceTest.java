@@ -140,7 +140,8 @@ class ModelFamiliesReferenceTest {
         NDArray full = forward(model, new NDList(manager.create(ids, new Shape(2, length))));
         int prompt = 3;
         NDArray promptIds = manager.create(ids, new Shape(2, length)).get(":, :{}", prompt);
-        NDList out = model.forward(new ParameterStore(manager, false), new NDList(promptIds), false);
+        NDList out =
+                model.forward(new ParameterStore(manager, false), new NDList(promptIds), false);
         int layers = model.getNumHiddenLayers();
         double c = LlamaRounding.logits(model.getConfig(), length);
         for (int t = prompt; t < length; t++) {

@@ -59,7 +59,8 @@ class ModelFamilyConfigTest {
     }
 
     private static ObjectNode fixtureConfig(String folder) throws IOException {
-        return (ObjectNode) JSON.readTree(Fixtures.root().resolve(folder).resolve("config.json").toFile());
+        Path file = Fixtures.root().resolve(folder).resolve("config.json");
+        return (ObjectNode) JSON.readTree(file.toFile());
     }
 
     private LlamaConfig read(ObjectNode json) throws IOException {
@@ -172,7 +173,8 @@ class ModelFamilyConfigTest {
     private void assertRefused(ObjectNode json, Consumer<ObjectNode> edit, String... fragments) {
         ObjectNode edited = json.deepCopy();
         edit.accept(edited);
-        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> read(edited));
+        IllegalArgumentException e =
+                assertThrows(IllegalArgumentException.class, () -> read(edited));
         assertTrue(e.getMessage().contains("config.json"), e.getMessage());
         for (String fragment : fragments) {
             assertTrue(e.getMessage().contains(fragment), e.getMessage());
