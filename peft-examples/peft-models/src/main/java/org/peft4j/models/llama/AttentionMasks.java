@@ -20,8 +20,8 @@ final class AttentionMasks {
      * Returns the additive mask {@code [B, 1, T, P+T]}: 0 where query {@code i} (at cache position
      * {@code P+i}) may attend key {@code j} ({@code j <= P+i}, {@code j > P+i-window} when there is
      * a window, and key {@code j} is not padding), {@link #FORBIDDEN} elsewhere. A 4-D mask is
-     * taken as already additive. For a single new token without a padding mask and within the
-     * window there is nothing to mask: {@code null}.
+     * taken as already additive, the window still applied on top of it. For a single new token
+     * without a padding mask and within the window there is nothing to mask: {@code null}.
      *
      * <p>The window counts cache positions, as Hugging Face's Mistral does: a prefix-tuning prefix
      * and left padding occupy positions too.
@@ -36,6 +36,7 @@ final class AttentionMasks {
         long batch = ids.getShape().get(0);
         long length = ids.getShape().get(1);
         long total = past + length;
+        boolean windowed = window > 0 && total > window;
         if (mask != null && mask.getShape().dimension() == 4) {
             Shape expected = new Shape(batch, 1, length, total);
             if (!mask.getShape().equals(expected)) {
@@ -45,11 +46,13 @@ final class AttentionMasks {
                                 + " [batch, 1, new tokens, cached + new tokens], got "
                                 + mask.getShape());
             }
-            return mask.getDataType() == DataType.FLOAT32
-                    ? mask
-                    : mask.toType(DataType.FLOAT32, false);
+            NDArray given =
+                    mask.getDataType() == DataType.FLOAT32
+                            ? mask
+                            : mask.toType(DataType.FLOAT32, false);
+            // the window applies whatever the caller's mask allows
+            return windowed ? given.minimum(additive(null, ids, past, window)) : given;
         }
-        boolean windowed = window > 0 && total > window;
         if (length == 1 && !windowed) {
             // one new token may attend to every cached one: only padding is masked
             if (mask == null) {

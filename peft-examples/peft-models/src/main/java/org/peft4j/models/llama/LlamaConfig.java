@@ -93,6 +93,17 @@ public final class LlamaConfig {
                 "sliding_window is Mistral's; set optModelFamily(ModelFamily.MISTRAL) or leave it"
                         + " out");
         require(b.slidingWindow >= 0, "sliding_window must be > 0, got " + b.slidingWindow);
+        // each family's config.json has only its own switches: others could not be written back
+        require(
+                !b.mlpBias || b.family == ModelFamily.LLAMA,
+                "mlp_bias is Llama's; " + b.family + " has no MLP biases");
+        require(
+                !b.attentionBias || b.family == ModelFamily.LLAMA || b.family == ModelFamily.QWEN3,
+                "attention_bias is Llama's and Qwen3's; "
+                        + b.family
+                        + (b.family == ModelFamily.QWEN2
+                                ? " has q/k/v biases and none on o by design"
+                                : " has no attention biases"));
         requireSplit("num_attention_heads", b.numAttentionHeads, degree);
         requireSplit("num_key_value_heads", kvHeads, degree);
         requireSplit("intermediate_size", b.intermediateSize, degree);

@@ -31,6 +31,7 @@ import java.net.URISyntaxException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.Paths;
+import java.util.Arrays;
 
 /**
  * Each model family's logits against an independent reference: tiny fixed-seed checkpoints and
@@ -72,20 +73,9 @@ class ModelFamiliesReferenceTest {
         return new ObjectMapper().readTree(dir.resolve("expected.json").toFile());
     }
 
-    private static long[] ids(JsonNode expected) {
-        JsonNode rows = expected.get("ids");
-        int length = rows.get(0).size();
-        long[] ids = new long[rows.size() * length];
-        for (int b = 0; b < rows.size(); b++) {
-            for (int t = 0; t < length; t++) {
-                ids[b * length + t] = rows.get(b).get(t).longValue();
-            }
-        }
-        return ids;
-    }
-
-    private static double[] logits(JsonNode expected) {
-        JsonNode rows = expected.get("logits");
+    /** The rows of a key of {@code expected.json}, one after the other. */
+    private static double[] flatten(JsonNode expected, String key) {
+        JsonNode rows = expected.get(key);
         int size = rows.get(0).size();
         double[] out = new double[rows.size() * size];
         for (int b = 0; b < rows.size(); b++) {
@@ -94,6 +84,14 @@ class ModelFamiliesReferenceTest {
             }
         }
         return out;
+    }
+
+    private static long[] ids(JsonNode expected) {
+        return Arrays.stream(flatten(expected, "ids")).mapToLong(id -> (long) id).toArray();
+    }
+
+    private static double[] logits(JsonNode expected) {
+        return flatten(expected, "logits");
     }
 
     private NDArray forward(LlamaForCausalLM model, NDList input) {
@@ -126,6 +124,37 @@ class ModelFamiliesReferenceTest {
                 c * U,
                 c * U * maxAbs(reference),
                 name + ": float32 logits against the float64 reference");
+    }
+
+    @Test
+    void aCausalFourDimensionalMaskKeepsMistralsWindow() throws Exception {
+        Path dir = reference("mistral");
+        JsonNode expected = expected(dir);
+        LlamaForCausalLM model = LlamaForCausalLM.fromPretrained(dir, manager);
+        int length = 12;
+        float[] causal = new float[2 * length * length];
+        for (int b = 0; b < 2; b++) {
+            for (int i = 0; i < length; i++) {
+                for (int j = i + 1; j < length; j++) {
+                    causal[(b * length + i) * length + j] = -Float.MAX_VALUE;
+                }
+            }
+        }
+        NDList input =
+                new NDList(
+                        manager.create(ids(expected), new Shape(2, length)),
+                        manager.arange(0, length, 1, DataType.INT64)
+                                .reshape(1, length)
+                                .repeat(0, 2),
+                        manager.create(causal, new Shape(2, 1, length, length)));
+        double[] reference = logits(expected);
+        double c = LlamaRounding.logits(model.getConfig(), length);
+        assertAllClose(
+                reference,
+                floats(forward(model, input)),
+                c * U,
+                c * U * maxAbs(reference),
+                "a 4-D mask without the window: the model applies it");
     }
 
     @ParameterizedTest

@@ -221,7 +221,7 @@ class ModelFamilyConfigTest {
     }
 
     @Test
-    void mistralsWindowMustBePositiveAndIsMistralsOnly() throws IOException {
+    void switchesBelongToTheirFamilies() throws IOException {
         Path reference = ModelFamiliesReferenceTest.reference("mistral");
         ObjectNode mistral = (ObjectNode) JSON.readTree(reference.resolve("config.json").toFile());
         assertRefused(mistral, j -> j.put("sliding_window", 0), "\"sliding_window\"", "> 0");
@@ -234,6 +234,16 @@ class ModelFamilyConfigTest {
                                         .optSlidingWindow(4)
                                         .build());
         assertTrue(e.getMessage().contains("MISTRAL"), e.getMessage());
+        e =
+                assertThrows(
+                        IllegalArgumentException.class,
+                        () ->
+                                LlamaConfig.builder()
+                                        .setSizes(16, 32, 1, 2, 2, 10)
+                                        .optModelFamily(ModelFamily.QWEN2)
+                                        .optAttentionBias(true)
+                                        .build());
+        assertTrue(e.getMessage().contains("attention_bias"), e.getMessage());
         mistral.putNull("sliding_window");
         assertEquals(0, read(mistral).getSlidingWindow(), "null: no window (Mistral v0.2 on)");
     }
