@@ -17,6 +17,7 @@ import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Block;
+import ai.djl.nn.Parameter;
 import ai.djl.training.ParameterStore;
 
 import org.junit.jupiter.api.AfterEach;
@@ -29,9 +30,11 @@ import org.peft4j.core.io.SafetensorsReader;
 import org.peft4j.core.lm.CausalLMGenerator;
 import org.peft4j.core.lm.GenerationConfig;
 import org.peft4j.core.testing.Fixtures;
+import org.peft4j.core.tree.BlockPaths;
 import org.peft4j.models.llama.ParityBounds;
 import org.peft4j.models.llama.LlamaConfig;
 import org.peft4j.models.llama.LlamaForCausalLM;
+import org.peft4j.models.llama.ModelFamily;
 import org.peft4j.models.llama.weights.LlamaCheckpoints;
 import org.peft4j.train.AdamW;
 import org.peft4j.train.TrainableModel;
@@ -53,6 +56,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 
 /**
  * The tensor-parallel Llama with LoRA on two ranks against the single-process model, which every
@@ -87,10 +91,28 @@ class TensorParallelLlamaMpiTest {
     private static final int R = 4;
 
     private static LlamaConfig tiny(boolean tied) {
-        return LlamaConfig.builder()
-                .setSizes(32, 88, 2, 4, 2, 64)
-                .optTieWordEmbeddings(tied)
-                .build();
+        return family(ModelFamily.LLAMA, tied);
+    }
+
+    /**
+     * A tiny model of a family: Qwen2's q/k/v biases split with their rows, Qwen3's per-head norms
+     * (of head_dim 12, independent of hidden / heads = 8) whole on every rank, Mistral's window of
+     * 4 shorter than the 9 positions.
+     */
+    private static LlamaConfig family(ModelFamily family, boolean tied) {
+        LlamaConfig.Builder b =
+                LlamaConfig.builder()
+                        .setSizes(32, 88, 2, 4, 2, 64)
+                        .optTieWordEmbeddings(tied)
+                        .optModelFamily(family);
+        switch (family) {
+            case QWEN3:
+                return b.optHeadDim(12).build();
+            case MISTRAL:
+                return b.optSlidingWindow(4).build();
+            default:
+                return b.build();
+        }
     }
 
     private static LoRAConfig loraConfig() {
@@ -103,10 +125,27 @@ class TensorParallelLlamaMpiTest {
 
     /** Writes a random model and a trained-looking adapter on rank 0; every rank gets the paths. */
     private Path[] randomCheckpoint(Path dir, boolean tied) throws IOException {
+        return randomCheckpoint(dir, tiny(tied));
+    }
+
+    private Path[] randomCheckpoint(Path dir, LlamaConfig config) throws IOException {
         Path model = dir.resolve("model");
         Path adapter = dir.resolve("adapter");
         if (group.getRank() == 0) {
-            LlamaForCausalLM llama = LlamaForCausalLM.random(tiny(tied), manager, 7);
+            LlamaForCausalLM llama = LlamaForCausalLM.random(config, manager, 7);
+            // biases start at zero and norms at one: drawn ones show how each rank splits them
+            long seed = 50;
+            for (Map.Entry<String, Parameter> p : BlockPaths.parameters(llama).entrySet()) {
+                NDArray array = p.getValue().getArray();
+                long[] shape = array.getShape().getShape();
+                if (p.getKey().endsWith(".bias")) {
+                    NDArray drawn = RandomArrays.gaussian(manager, seed++, 0.1, shape);
+                    NativeArrays.copyInto(array, drawn);
+                } else if (p.getKey().endsWith("_norm.weight")) {
+                    NDArray drawn = RandomArrays.gaussian(manager, seed++, 0.1, shape).add(1);
+                    NativeArrays.copyInto(array, drawn);
+                }
+            }
             Files.createDirectories(model);
             LlamaCheckpoints.save(llama, model);
             LoRAModel lora = new LoRAModel(llama, loraConfig());
@@ -164,10 +203,17 @@ class TensorParallelLlamaMpiTest {
     }
 
     @Test
-    void randomTinyLlamaGivesTheSingleProcessLogits() throws Exception {
-        for (boolean tied : new boolean[] {false, true}) {
+    void everyFamilyGivesTheSingleProcessLogits() throws Exception {
+        for (LlamaConfig config :
+                List.of(
+                        tiny(false),
+                        tiny(true),
+                        family(ModelFamily.QWEN2, true),
+                        family(ModelFamily.QWEN3, true),
+                        family(ModelFamily.MISTRAL, false))) {
+            String what = config.getModelFamily() + " tied " + config.isTieWordEmbeddings();
             try (SharedDirectory dir = SharedDirectory.create(group.getCommunicator(), manager)) {
-                Path[] files = randomCheckpoint(dir.path(), tied);
+                Path[] files = randomCheckpoint(dir.path(), config);
                 NDArray ids = ids(64);
                 NDArray expected = logits(single(files), ids);
                 LoRAModel parallel = parallel(files[0], files[1], false);
@@ -177,10 +223,9 @@ class TensorParallelLlamaMpiTest {
                 assertInstanceOf(
                         RowParallelLoRALinear.class,
                         parallel.getLoRALayers().get("model.layers.1.mlp.down_proj"));
-                int terms = ParityBounds.forwardTerms(tiny(tied), POSITIONS, R);
+                int terms = ParityBounds.forwardTerms(config, POSITIONS, R);
                 double diff =
-                        assertSameLogits(
-                                expected, logits(parallel, ids), terms, "tied " + tied + " logits");
+                        assertSameLogits(expected, logits(parallel, ids), terms, what + " logits");
 
                 // each rank's part of the vocabulary when the logits are not gathered
                 NDArray local = logits(parallel(files[0], files[1], true), ids);
@@ -192,13 +237,13 @@ class TensorParallelLlamaMpiTest {
                         local,
                         0,
                         gamma(terms) * maxAbs(expected),
-                        "tied " + tied + ": this rank's part of the vocabulary");
+                        what + ": this rank's part of the vocabulary");
                 if (group.getRank() == 0) {
                     System.out.printf(
                             Locale.ROOT,
-                            "PARITY tiny Llama tied %s tensor-parallel logits: largest difference"
+                            "PARITY tiny %s tensor-parallel logits: largest difference"
                                     + " %.1e, tolerance %.1e (|logit| up to %.3g)%n",
-                            tied,
+                            what,
                             diff,
                             gamma(terms) * maxAbs(expected),
                             maxAbs(expected));

@@ -16,19 +16,28 @@ import org.peft4j.parallel.TensorParallel;
  * Grouped-query self-attention with rotary embeddings and a key/value cache.
  *
  * <pre>
- *   q = rope(x Wq^T)   [B, heads,   T, d]       k = rope(x Wk^T), v = x Wv^T   [B, kvHeads, T, d]
+ *   q = rope(x Wq^T + bq)                        [B, heads,   T, d]
+ *   k = rope(x Wk^T + bk), v = x Wv^T + bv       [B, kvHeads, T, d]
  *   k, v = concat(past, k or v) along T          (the cache: [B, kvHeads, P+T, d])
  *   out = softmax(q k^T / sqrt(d) + mask) v      (query head h reads kv head h / (heads / kvHeads))
- *   y = out Wo^T
+ *   y = out Wo^T + bo
  * </pre>
+ *
+ * <p>The biases are there as the config says ({@link LlamaConfig#isQkvBias()} for q/k/v, {@code
+ * attention_bias} for o: Qwen2 has the first and not the second). In Qwen3 ({@link
+ * LlamaConfig#isQkNorm()}) each head's query and key pass an RMSNorm over {@code d} before the
+ * rotary embedding: {@code q = rope(q_norm(x Wq^T))}, {@code k = rope(k_norm(x Wk^T))}, one weight
+ * {@code [d]} shared by the heads.
  *
  * <p>Inputs: {@code x [B, T, H]}, {@code cos, sin [B, 1, T, d]}, the additive mask {@code [B, 1, T,
  * P+T]}, then optionally the cached key and value. Outputs: {@code y [B, T, H]}, the new key and
- * value cache. Children: {@code q_proj}, {@code k_proj}, {@code v_proj}, {@code o_proj}.
+ * value cache. Children: {@code q_proj}, {@code k_proj}, {@code v_proj}, {@code o_proj}, and
+ * {@code q_norm}, {@code k_norm} in Qwen3.
  *
  * <p>Split across a tensor-parallel group, a rank computes its heads and its part of {@code
  * o_proj}'s product; the row-parallel {@code o_proj} sums the parts, and the cache holds the rank's
- * key/value heads only.
+ * key/value heads only. The q/k/v biases are split with their rows; {@code o_proj}'s bias and the
+ * per-head norms are whole on every rank.
  */
 public final class LlamaAttention extends ReplaceableBlock {
 
@@ -38,6 +47,8 @@ public final class LlamaAttention extends ReplaceableBlock {
     private final Slot<Linear> kProj;
     private final Slot<Linear> vProj;
     private final Slot<Linear> oProj;
+    private final Slot<RMSNorm> qNorm;
+    private final Slot<RMSNorm> kNorm;
     private final int heads;
     private final int kvHeads;
     private final int headDim;
@@ -62,11 +73,18 @@ public final class LlamaAttention extends ReplaceableBlock {
         kvHeads = projections.local(config.getNumKeyValueHeads());
         long queries = (long) config.getNumAttentionHeads() * headDim;
         long keys = (long) config.getNumKeyValueHeads() * headDim;
-        boolean bias = config.isAttentionBias();
+        boolean bias = config.isQkvBias();
         qProj = addSlot("q_proj", Linear.class, projections.column(queries, bias, false));
         kProj = addSlot("k_proj", Linear.class, projections.column(keys, bias, false));
         vProj = addSlot("v_proj", Linear.class, projections.column(keys, bias, false));
-        oProj = addSlot("o_proj", Linear.class, projections.row(hidden, bias));
+        oProj = addSlot("o_proj", Linear.class, projections.row(hidden, config.isAttentionBias()));
+        if (config.isQkNorm()) {
+            qNorm = addSlot("q_norm", RMSNorm.class, new RMSNorm(headDim, config.getRmsNormEps()));
+            kNorm = addSlot("k_norm", RMSNorm.class, new RMSNorm(headDim, config.getRmsNormEps()));
+        } else {
+            qNorm = null;
+            kNorm = null;
+        }
     }
 
     /** {@inheritDoc} */
@@ -84,6 +102,10 @@ public final class LlamaAttention extends ReplaceableBlock {
         NDArray q = project(ps, qProj.get(), x, heads, training);
         NDArray k = project(ps, kProj.get(), x, kvHeads, training);
         NDArray v = project(ps, vProj.get(), x, kvHeads, training);
+        if (qNorm != null) {
+            q = qNorm.get().forward(ps, new NDList(q), training).head();
+            k = kNorm.get().forward(ps, new NDList(k), training).head();
+        }
         q = rotary.apply(q, scaledCos, scaledSin); // rotated and scaled by 1 / sqrt(d)
         k = rotary.apply(k, cos, sin);
         if (inputs.size() > 6) {
@@ -127,6 +149,11 @@ public final class LlamaAttention extends ReplaceableBlock {
         kProj.get().initialize(manager, dataType, x);
         vProj.get().initialize(manager, dataType, x);
         oProj.get().initialize(manager, dataType, new Shape(x.get(0), x.get(1), heads * headDim));
+        if (qNorm != null) {
+            Shape head = new Shape(x.get(0), heads, x.get(1), headDim);
+            qNorm.get().initialize(manager, dataType, head);
+            kNorm.get().initialize(manager, dataType, head);
+        }
     }
 
     /** {@inheritDoc} */

@@ -12,15 +12,23 @@ import org.peft4j.core.config.JsonConfigReader;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.Arrays;
+import java.util.List;
+import java.util.Objects;
 
 /**
- * The architecture of a Llama model, read from a Hugging Face {@code config.json} or built in code.
+ * The architecture of a Llama-style decoder, read from a Hugging Face {@code config.json} or built
+ * in code.
  *
- * <p>Only {@code model_type: "llama"} with {@code hidden_act: "silu"} is accepted; rotary scaling
- * of type {@code "llama3"} (Llama 3.1) and {@code "linear"} is implemented, any other is refused.
+ * <p>One config describes every {@link ModelFamily}: {@code model_type} {@code "llama"}, {@code
+ * "mistral"}, {@code "qwen2"} and {@code "qwen3"} share Llama's decoder and differ by switches
+ * (biases, a sliding window, per-head query/key norms) that this class holds. {@code hidden_act}
+ * must be {@code "silu"}; rotary scaling of type {@code "llama3"} (Llama 3.1) and {@code "linear"}
+ * is implemented, any other is refused, as is any field that would change the math and is not
+ * implemented; the message names the key.
  */
 public final class LlamaConfig {
 
+    private final ModelFamily family;
     private final int hiddenSize;
     private final int intermediateSize;
     private final int numHiddenLayers;
@@ -34,6 +42,7 @@ public final class LlamaConfig {
     private final boolean tieWordEmbeddings;
     private final boolean attentionBias;
     private final boolean mlpBias;
+    private final int slidingWindow;
     private final int bosTokenId;
     private final int[] eosTokenIds;
     private final RopeScaling ropeScaling;
@@ -79,10 +88,27 @@ public final class LlamaConfig {
                         + degree
                         + "), got "
                         + b.tensorParallelRank);
+        require(
+                b.slidingWindow == 0 || b.family == ModelFamily.MISTRAL,
+                "sliding_window is Mistral's; set optModelFamily(ModelFamily.MISTRAL) or leave it"
+                        + " out");
+        require(b.slidingWindow >= 0, "sliding_window must be > 0, got " + b.slidingWindow);
+        // each family's config.json has only its own switches: others could not be written back
+        require(
+                !b.mlpBias || b.family == ModelFamily.LLAMA,
+                "mlp_bias is Llama's; " + b.family + " has no MLP biases");
+        require(
+                !b.attentionBias || b.family == ModelFamily.LLAMA || b.family == ModelFamily.QWEN3,
+                "attention_bias is Llama's and Qwen3's; "
+                        + b.family
+                        + (b.family == ModelFamily.QWEN2
+                                ? " has q/k/v biases and none on o by design"
+                                : " has no attention biases"));
         requireSplit("num_attention_heads", b.numAttentionHeads, degree);
         requireSplit("num_key_value_heads", kvHeads, degree);
         requireSplit("intermediate_size", b.intermediateSize, degree);
         requireSplit("vocab_size", b.vocabSize, degree);
+        this.family = b.family;
         this.hiddenSize = b.hiddenSize;
         this.intermediateSize = b.intermediateSize;
         this.numHiddenLayers = b.numHiddenLayers;
@@ -96,6 +122,7 @@ public final class LlamaConfig {
         this.tieWordEmbeddings = b.tieWordEmbeddings;
         this.attentionBias = b.attentionBias;
         this.mlpBias = b.mlpBias;
+        this.slidingWindow = b.slidingWindow;
         this.bosTokenId = b.bosTokenId;
         this.eosTokenIds = b.eosTokenIds.clone();
         this.ropeScaling = b.ropeScaling;
@@ -132,6 +159,7 @@ public final class LlamaConfig {
      */
     public Builder toBuilder() {
         Builder b = new Builder();
+        b.family = family;
         b.hiddenSize = hiddenSize;
         b.intermediateSize = intermediateSize;
         b.numHiddenLayers = numHiddenLayers;
@@ -145,6 +173,7 @@ public final class LlamaConfig {
         b.tieWordEmbeddings = tieWordEmbeddings;
         b.attentionBias = attentionBias;
         b.mlpBias = mlpBias;
+        b.slidingWindow = slidingWindow;
         b.bosTokenId = bosTokenId;
         b.eosTokenIds = eosTokenIds.clone();
         b.ropeScaling = ropeScaling;
@@ -160,8 +189,9 @@ public final class LlamaConfig {
      * @param file the file
      * @return the config
      * @throws IOException if the file cannot be read
-     * @throws IllegalArgumentException if it is not a Llama config, a required key is missing, or a
-     *     value is invalid or unsupported; the message names the file and key
+     * @throws IllegalArgumentException if its {@code model_type} is not a supported {@link
+     *     ModelFamily}, a required key is missing, or a value is invalid or unsupported; the
+     *     message names the file and key
      */
     public static LlamaConfig fromJson(Path file) throws IOException {
         return read(JsonConfigReader.read(file));
@@ -172,23 +202,18 @@ public final class LlamaConfig {
      *
      * @param r the object's fields
      * @return the config
-     * @throws IllegalArgumentException if it is not a Llama config, a required key is missing, or a
-     *     value is invalid or unsupported; the message names the source and key
+     * @throws IllegalArgumentException if its {@code model_type} is not a supported {@link
+     *     ModelFamily}, a required key is missing, or a value is invalid or unsupported; the
+     *     message names the source and key
      */
     public static LlamaConfig read(JsonConfigReader r) {
-        String type = r.optString("model_type");
-        if (!"llama".equals(type)) {
-            throw r.invalid(
-                    "model_type",
-                    "is "
-                            + (type == null ? "missing" : "\"" + type + "\"")
-                            + "; only \"llama\" checkpoints are supported");
-        }
+        ModelFamily family = family(r);
         String act = r.optString("hidden_act");
         if (act != null && !"silu".equals(act)) {
             throw r.invalid("hidden_act", "is \"" + act + "\"; Llama's MLP needs \"silu\"");
         }
         Builder b = builder();
+        family.readOwnKeys(r, b);
         b.hiddenSize = required(r, "hidden_size");
         b.intermediateSize = required(r, "intermediate_size");
         b.numHiddenLayers = required(r, "num_hidden_layers");
@@ -212,10 +237,6 @@ public final class LlamaConfig {
         }
         Boolean tie = r.optBoolean("tie_word_embeddings");
         b.tieWordEmbeddings = tie != null && tie;
-        Boolean attentionBias = r.optBoolean("attention_bias");
-        b.attentionBias = attentionBias != null && attentionBias;
-        Boolean mlpBias = r.optBoolean("mlp_bias");
-        b.mlpBias = mlpBias != null && mlpBias;
         Integer bos = r.optInt("bos_token_id");
         if (bos != null) {
             b.bosTokenId = bos;
@@ -243,8 +264,8 @@ public final class LlamaConfig {
         }
         for (String key :
                 new String[] {
-                    "architectures",
                     "torch_dtype",
+                    "dtype",
                     "transformers_version",
                     "initializer_range",
                     "use_cache",
@@ -257,6 +278,37 @@ public final class LlamaConfig {
         }
         r.warnAboutUnreadKeys();
         return r.build(b::build);
+    }
+
+    /** The family of {@code model_type}, cross-checked against {@code architectures}. */
+    private static ModelFamily family(JsonConfigReader r) {
+        String type = r.optString("model_type");
+        ModelFamily family;
+        try {
+            family = ModelFamily.of(type);
+        } catch (IllegalArgumentException e) {
+            throw r.invalid(
+                    "model_type",
+                    (type == null ? "is missing" : "is \"" + type + "\"")
+                            + "; supported: "
+                            + ModelFamily.supported());
+        }
+        List<String> architectures = r.optStringList("architectures");
+        if (architectures != null
+                && !architectures.isEmpty()
+                && !architectures.contains(family.getArchitecture())) {
+            throw r.invalid(
+                    "architectures",
+                    "is "
+                            + architectures
+                            + " but model_type \""
+                            + type
+                            + "\" is "
+                            + family.getArchitecture()
+                            + "; peft4j loads causal language models only, and the two keys must"
+                            + " agree");
+        }
+        return family;
     }
 
     private static int required(JsonConfigReader r, String key) {
@@ -282,6 +334,15 @@ public final class LlamaConfig {
             return ids;
         }
         throw r.invalid("eos_token_id", "must be an integer or a list of integers, found " + node);
+    }
+
+    /**
+     * Returns the model family, Hugging Face's {@code model_type}.
+     *
+     * @return the family
+     */
+    public ModelFamily getModelFamily() {
+        return family;
     }
 
     /**
@@ -403,6 +464,37 @@ public final class LlamaConfig {
     }
 
     /**
+     * Returns whether the q, k and v projections have biases: with {@code attention_bias}, or
+     * always in Qwen2.
+     *
+     * @return whether {@code q_proj}, {@code k_proj}, {@code v_proj} have a bias
+     */
+    public boolean isQkvBias() {
+        return attentionBias || family.hasQkvBias();
+    }
+
+    /**
+     * Returns whether each head's queries and keys pass an RMSNorm over {@code head_dim} (children
+     * {@code q_norm}, {@code k_norm} of the attention) before the rotary embedding, as in Qwen3.
+     *
+     * @return whether the attention has {@code q_norm} and {@code k_norm}
+     */
+    public boolean isQkNorm() {
+        return family.hasQkNorm();
+    }
+
+    /**
+     * Returns Mistral's attention window: query {@code i} attends key {@code j} only if {@code i -
+     * window < j <= i} (positions in the cache, prefix included), in training, full recompute and
+     * cached generation alike.
+     *
+     * @return the window, or 0 for none
+     */
+    public int getSlidingWindow() {
+        return slidingWindow;
+    }
+
+    /**
      * Returns the beginning-of-sequence id.
      *
      * @return the BOS id
@@ -466,8 +558,8 @@ public final class LlamaConfig {
      */
     public ObjectNode toJson() {
         ObjectNode json = new ObjectMapper().createObjectNode();
-        json.putArray("architectures").add("LlamaForCausalLM");
-        json.put("model_type", "llama");
+        json.putArray("architectures").add(family.getArchitecture());
+        json.put("model_type", family.getModelType());
         json.put("hidden_size", hiddenSize);
         json.put("intermediate_size", intermediateSize);
         json.put("num_hidden_layers", numHiddenLayers);
@@ -480,8 +572,7 @@ public final class LlamaConfig {
         json.put("rope_theta", ropeTheta);
         json.put("hidden_act", "silu");
         json.put("tie_word_embeddings", tieWordEmbeddings);
-        json.put("attention_bias", attentionBias);
-        json.put("mlp_bias", mlpBias);
+        family.writeOwnKeys(this, json);
         json.put("bos_token_id", bosTokenId);
         if (eosTokenIds.length == 1) {
             json.put("eos_token_id", eosTokenIds[0]);
@@ -506,7 +597,9 @@ public final class LlamaConfig {
     /** {@inheritDoc} */
     @Override
     public String toString() {
-        return "LlamaConfig(hidden="
+        return "LlamaConfig("
+                + family.getModelType()
+                + ", hidden="
                 + hiddenSize
                 + ", intermediate="
                 + intermediateSize
@@ -548,6 +641,8 @@ public final class LlamaConfig {
         boolean mlpBias;
         int bosTokenId = 1;
         int[] eosTokenIds = {2};
+        ModelFamily family = ModelFamily.LLAMA;
+        int slidingWindow;
         RopeScaling ropeScaling;
         int tensorParallelDegree = 1;
         int tensorParallelRank;
@@ -585,6 +680,52 @@ public final class LlamaConfig {
          */
         public Builder optHeadDim(int headDim) {
             this.headDim = headDim;
+            return this;
+        }
+
+        /**
+         * Sets the model family, whose switches (Qwen2's q/k/v biases, Qwen3's q/k norms) follow.
+         *
+         * @param family the family; default {@link ModelFamily#LLAMA}
+         * @return this builder
+         */
+        public Builder optModelFamily(ModelFamily family) {
+            this.family = Objects.requireNonNull(family, "family");
+            return this;
+        }
+
+        /**
+         * Sets biases on all four attention projections (Llama's and Qwen3's {@code
+         * attention_bias}).
+         *
+         * @param bias whether q, k, v and o have biases; default false
+         * @return this builder
+         */
+        public Builder optAttentionBias(boolean bias) {
+            this.attentionBias = bias;
+            return this;
+        }
+
+        /**
+         * Sets biases on the MLP's projections (Llama's {@code mlp_bias}).
+         *
+         * @param bias whether gate, up and down have biases; default false
+         * @return this builder
+         */
+        public Builder optMlpBias(boolean bias) {
+            this.mlpBias = bias;
+            return this;
+        }
+
+        /**
+         * Sets Mistral's attention window ({@link LlamaConfig#getSlidingWindow()}).
+         *
+         * @param window the window, &gt; 0, or 0 for none (default); needs {@link
+         *     ModelFamily#MISTRAL}
+         * @return this builder
+         */
+        public Builder optSlidingWindow(int window) {
+            this.slidingWindow = window;
             return this;
         }
 

@@ -34,6 +34,7 @@ public final class LlamaModel extends ReplaceableBlock {
     private final RotaryEmbedding rotary;
     private final int hidden;
     private final int maxPositions;
+    private final int slidingWindow;
 
     /**
      * Creates the decoder of a config.
@@ -45,6 +46,7 @@ public final class LlamaModel extends ReplaceableBlock {
         super(VERSION);
         hidden = config.getHiddenSize();
         maxPositions = config.getMaxPositionEmbeddings();
+        slidingWindow = config.getSlidingWindow();
         embedTokens =
                 addSlot(
                         "embed_tokens",
@@ -94,7 +96,9 @@ public final class LlamaModel extends ReplaceableBlock {
                                 .arange(past, past + length, 1, DataType.INT64)
                                 .reshape(1, length)
                                 .repeat(0, batch);
-        NDArray mask = AttentionMasks.additive(inputs.size() > 2 ? inputs.get(2) : null, ids, past);
+        NDArray mask =
+                AttentionMasks.additive(
+                        inputs.size() > 2 ? inputs.get(2) : null, ids, past, slidingWindow);
         NDManager owner = embedTokens.get().getWeight().getArray().getManager();
         NDList cosSin = rotary.cosSin(positions, past + length, owner);
         BranchTape tape = BranchTape.from(params);

@@ -52,17 +52,21 @@ public final class LlamaRounding {
         long attention =
                 norm
                         + h // q, k or v
+                        + (config.isQkvBias() ? 1 : 0) // its bias
+                        + (config.isQkNorm() ? d + 5 : 0) // Qwen3's per-head norm
                         + 3 // the rotation: two products and a sum
                         + d // the scores
                         + (length + 2) // the softmax: exponentials, their sum, the division
                         + length // the context
                         + (long) config.getNumAttentionHeads() * d // the output projection
+                        + (config.isAttentionBias() ? 1 : 0) // its bias
                         + 1; // the residual
         long feedForward =
                 norm
                         + h // gate or up
                         + 4 // SiLU: exponential, sum, division, the product with up
                         + config.getIntermediateSize() // down
+                        + (config.isMlpBias() ? 2 : 0) // the biases of gate or up, and of down
                         + 1; // the residual
         return config.getNumHiddenLayers() * (attention + feedForward) + norm + h;
     }

@@ -42,7 +42,8 @@ public final class ParityBounds {
      * projection and its LoRA branch (hidden size + r), a score (head size), the softmax and the
      * weighted sum over the positions (twice the positions), {@code o_proj} (hidden size + r), an
      * RMSNorm (hidden size), {@code gate_proj} or {@code up_proj} (hidden size + r) and {@code
-     * down_proj} (intermediate size + r); then the final norm and the head (hidden size each).
+     * down_proj} (intermediate size + r), and Qwen3's per-head norm (head size) and a bias where
+     * the family has them; then the final norm and the head (hidden size each).
      *
      * @param config the model's sizes
      * @param positions the most positions attended to (prompt, prefix and cache included)
@@ -59,7 +60,9 @@ public final class ParityBounds {
                         + (hidden + r)
                         + hidden
                         + (hidden + r)
-                        + (config.getIntermediateSize() + r);
+                        + (config.getIntermediateSize() + r)
+                        + (config.isQkNorm() ? config.getHeadDim() : 0) // Qwen3's head norm
+                        + (config.isQkvBias() || config.isMlpBias() ? 1 : 0); // a bias added
         return config.getNumHiddenLayers() * layer + 2 * hidden;
     }
 
