@@ -19,7 +19,7 @@ final class ConversationFields {
     static final List<String> ROLES =
             List.of(ChatMessage.SYSTEM, ChatMessage.USER, ChatMessage.ASSISTANT);
 
-    /** ShareGPT's speakers and the roles they are ({@code human} and {@code gpt} as in its data). */
+    /** ShareGPT's speakers and their roles ({@code human} and {@code gpt}, as in its data). */
     static final Map<String, String> SHAREGPT =
             Map.of(
                     "system", ChatMessage.SYSTEM,
@@ -58,7 +58,8 @@ final class ConversationFields {
                 throw new IllegalArgumentException(where + " must be an object, found " + message);
             }
             String speaker = textField(message, roleKey, where);
-            String role = shareGpt ? SHAREGPT.get(speaker) : ROLES.contains(speaker) ? speaker : null;
+            String role =
+                    shareGpt ? SHAREGPT.get(speaker) : ROLES.contains(speaker) ? speaker : null;
             if (role == null) {
                 throw new IllegalArgumentException(
                         where

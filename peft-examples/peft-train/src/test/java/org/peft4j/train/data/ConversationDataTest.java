@@ -232,7 +232,8 @@ class ConversationDataTest {
                         () ->
                                 encoder(raising, false, 64)
                                         .encode(Example.conversation(TWO_TURNS, "d.jsonl:7")));
-        assertTrue(e.getMessage().startsWith("d.jsonl:7: the chat template failed"), e.getMessage());
+        assertTrue(
+                e.getMessage().startsWith("d.jsonl:7: the chat template failed"), e.getMessage());
         assertTrue(e.getMessage().contains("roles must alternate"), e.getMessage());
 
         e =
