@@ -120,6 +120,18 @@ def main():
             except jinja2.exceptions.TemplateError as e:
                 write(stem + ".error.txt", str(e))
             count += 1
+    # feature snippets: each jinja construct the Java side implements, rendered by jinja2
+    with open(os.path.join(RESOURCES, "messages", cases["features"]["messages"] + ".json"),
+              encoding="utf-8") as f:
+        messages = json.load(f)
+    features = os.path.join(RESOURCES, "features")
+    for name in sorted(os.listdir(features)):
+        if name.endswith(".jinja"):
+            with open(os.path.join(features, name), encoding="utf-8") as f:
+                template = f.read()
+            text = render(env, template, {}, messages, False, cases["features"]["variables"])
+            write(os.path.join(out_dir, "features", name[:-len(".jinja")] + ".txt"), text)
+            count += 1
     readme = (
         "# Reference renders of the chat-template tests\n\n"
         "Written by `src/test/python/render_chat_templates.py` (see its docstring) with\n"
@@ -128,6 +140,8 @@ def main():
         + cases["date"] + ".\n\n"
         "`<template>/<case>.gen.txt` is rendered with `add_generation_prompt=True`, `.nogen.txt`\n"
         "without; a `.error.txt` holds the message of a template that raised instead.\n"
+        "`features/<name>.txt` is the render of `../features/<name>.jinja`, a snippet that\n"
+        "exercises the jinja constructs templates use.\n"
         "Regenerate from the project root with\n\n"
         "    /usr/bin/python3 peft-examples/peft-models/src/test/python/render_chat_templates.py\n")
     write(os.path.join(out_dir, "README.md"), readme)

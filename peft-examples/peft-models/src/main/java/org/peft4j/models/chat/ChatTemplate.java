@@ -117,9 +117,23 @@ public final class ChatTemplate {
      * @throws ChatTemplateException if the template refuses the conversation or fails
      */
     public String render(ChatInput input) {
-        RenderResult result = JINJAVA.renderForResult(text, bindings(input), config(input));
+        RenderResult result = JINJAVA.renderForResult(source(), bindings(input), config(input));
         failOnErrors(result.getErrors(), "rendering");
         return result.getOutput();
+    }
+
+    /**
+     * Returns the text jinja2 renders: without one trailing newline, since jinja2 drops it
+     * ({@code keep_trailing_newline=False}) and jinjava would print it.
+     */
+    private String source() {
+        if (text.endsWith("\r\n")) {
+            return text.substring(0, text.length() - 2);
+        }
+        if (text.endsWith("\n") || text.endsWith("\r")) {
+            return text.substring(0, text.length() - 1);
+        }
+        return text;
     }
 
     private Map<String, Object> bindings(ChatInput input) {
@@ -147,10 +161,11 @@ public final class ChatTemplate {
     }
 
     private void checkSyntax() {
+        JinjavaConfig config = PyJinjava.config().build();
         JinjavaInterpreter interpreter =
-                new JinjavaInterpreter(
-                        JINJAVA, JINJAVA.getGlobalContextCopy(), PyJinjava.config().build());
-        interpreter.parse(text);
+                config.getInterpreterFactory()
+                        .newInstance(JINJAVA, JINJAVA.getGlobalContextCopy(), config);
+        interpreter.parse(source());
         failOnErrors(interpreter.getErrors(), "parsing");
     }
 

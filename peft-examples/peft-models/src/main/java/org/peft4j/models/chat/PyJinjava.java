@@ -84,6 +84,7 @@ final class PyJinjava extends Jinjava {
                 .withTrimBlocks(true)
                 .withLstripBlocks(true)
                 .withLegacyOverrides(PYTHON_BEHAVIOUR)
+                .withInterperterFactory(PyInterpreter.FACTORY)
                 .withElResolver(resolver);
     }
 

@@ -50,14 +50,14 @@ final class PyStrftime {
     private static String field(char directive, ZonedDateTime t, boolean pad) {
         switch (directive) {
             case 'a':
-                return t.getDayOfWeek().getDisplayName(TextStyle.SHORT, Locale.ROOT);
+                return t.getDayOfWeek().getDisplayName(TextStyle.SHORT, Locale.US);
             case 'A':
-                return t.getDayOfWeek().getDisplayName(TextStyle.FULL, Locale.ROOT);
+                return t.getDayOfWeek().getDisplayName(TextStyle.FULL, Locale.US);
             case 'b':
             case 'h':
-                return t.getMonth().getDisplayName(TextStyle.SHORT, Locale.ROOT);
+                return t.getMonth().getDisplayName(TextStyle.SHORT, Locale.US);
             case 'B':
-                return t.getMonth().getDisplayName(TextStyle.FULL, Locale.ROOT);
+                return t.getMonth().getDisplayName(TextStyle.FULL, Locale.US);
             case 'd':
                 return number(t.getDayOfMonth(), 2, pad);
             case 'e':
@@ -93,7 +93,7 @@ final class PyStrftime {
             case 'z':
                 return offset(t.getOffset().getTotalSeconds());
             case 'Z':
-                return t.getZone().getDisplayName(TextStyle.SHORT, Locale.ROOT);
+                return t.getZone().getDisplayName(TextStyle.SHORT, Locale.US);
             case 'c':
                 return format("%a %b %e %H:%M:%S %Y", t);
             case 'x':

@@ -5,12 +5,16 @@ import jinjava.javax.el.ELResolver;
 
 import java.beans.FeatureDescriptor;
 import java.util.Iterator;
+import java.util.regex.Pattern;
 
 /**
  * Resolves method calls on strings to Python's {@code str} methods ({@link PyStrings}) before
- * jinjava's resolvers try Java's methods of the same or similar names. It resolves nothing else.
+ * jinjava's resolvers try Java's methods of the same or similar names, and {@code s[i]} to the
+ * i-th character. It resolves nothing else.
  */
 final class PyStringResolver extends ELResolver {
+
+    private static final Pattern INDEX = Pattern.compile("-?[0-9]{1,9}");
 
     /** {@inheritDoc} */
     @Override
@@ -47,7 +51,16 @@ final class PyStringResolver extends ELResolver {
     /** {@inheritDoc} */
     @Override
     public Object getValue(ELContext context, Object base, Object property) {
-        return null;
+        // s[i] and s[-i]: jinjava indexes lists but not strings; it hands the index over as text
+        if (!(base instanceof String) || property == null || !INDEX.matcher(property.toString())
+                .matches()) {
+            return null;
+        }
+        String s = (String) base;
+        int i = Integer.parseInt(property.toString());
+        int at = i < 0 ? s.length() + i : i;
+        context.setPropertyResolved(true);
+        return at >= 0 && at < s.length() ? String.valueOf(s.charAt(at)) : null;
     }
 
     /** {@inheritDoc} */

@@ -68,6 +68,27 @@ public final class ChatCases {
     }
 
     /**
+     * Returns the input of the feature snippets ({@code chat/features}): the messages and
+     * variables of {@code cases.json}'s {@code features}, with its fixed clock.
+     *
+     * @return the input
+     */
+    public static ChatInput featureInput() {
+        JsonNode cases = json("chat/cases.json");
+        JsonNode features = cases.get("features");
+        ChatInput.Builder builder =
+                ChatInput.builder()
+                        .setMessages(messages(features.get("messages").asText()))
+                        .optClock(Clock.fixed(
+                                Instant.parse(cases.get("date").asText()), ZoneOffset.UTC));
+        Map<String, Object> variables =
+                JSON.convertValue(
+                        features.get("variables"), new TypeReference<Map<String, Object>>() {});
+        variables.forEach(builder::optVariable);
+        return builder.build();
+    }
+
+    /**
      * Reads a messages file of {@code chat/messages}.
      *
      * @param name the file name without {@code .json}

@@ -12,6 +12,7 @@ import org.peft4j.core.testing.Fixtures;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.Map;
 import java.util.stream.Collectors;
 
 /**
@@ -26,6 +27,27 @@ class ChatTemplateReferenceTest {
         return ChatCases.all().stream()
                 .map(c -> DynamicTest.dynamicTest(c.toString(), () -> check(c)))
                 .collect(Collectors.toList());
+    }
+
+    @TestFactory
+    List<DynamicTest> featuresRenderAsJinja2() {
+        List<DynamicTest> tests = new java.util.ArrayList<>();
+        for (String name : List.of("strings", "json", "control", "strftime")) {
+            tests.add(DynamicTest.dynamicTest(name, () -> checkFeature(name)));
+        }
+        return tests;
+    }
+
+    private static void checkFeature(String name) {
+        String text =
+                new String(ChatCases.resource("chat/features/" + name + ".jinja"),
+                        StandardCharsets.UTF_8);
+        ChatTemplate template =
+                ChatTemplate.of(Path.of("chat/features/" + name + ".jinja"), text, Map.of());
+        byte[] actual =
+                template.render(ChatCases.featureInput()).getBytes(StandardCharsets.UTF_8);
+        byte[] expected = ChatCases.resource("chat/expected/features/" + name + ".txt");
+        assertNull(ChatCases.firstDifference(expected, actual), name);
     }
 
     private static void check(ChatCases.Case c) {
