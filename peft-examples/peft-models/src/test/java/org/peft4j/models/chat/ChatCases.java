@@ -68,6 +68,15 @@ public final class ChatCases {
     }
 
     /**
+     * Returns the fixed time of the reference renders, which {@code strftime_now} reads.
+     *
+     * @return an ISO instant, such as {@code 2024-09-05T08:30:00Z}
+     */
+    public static String date() {
+        return json("chat/cases.json").get("date").asText();
+    }
+
+    /**
      * Returns the input of the feature snippets ({@code chat/features}): the messages and
      * variables of {@code cases.json}'s {@code features}, with its fixed clock.
      *
