@@ -88,7 +88,8 @@ class TemplateCommandTest {
     void malformedJsonNamesLineAndColumn() throws IOException {
         Path dir = template("{{ messages | length }}");
         Path array = tmp.resolve("bad.json");
-        Files.writeString(array, "[\n  {\"role\": \"user\", \"content\": \"hi\"},\n  {\"role\": }\n]");
+        Files.writeString(array,
+                "[\n  {\"role\": \"user\", \"content\": \"hi\"},\n  {\"role\": }\n]");
         String error = CliRunner.error(CliRunner.run("template", "--model", dir.toString(),
                 "--messages", array.toString()));
         assertTrue(error.startsWith("peft4j template: " + array + ": line 3, column 12:"

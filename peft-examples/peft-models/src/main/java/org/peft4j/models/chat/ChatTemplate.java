@@ -27,14 +27,10 @@ public final class ChatTemplate {
 
     private static final PyJinjava JINJAVA = new PyJinjava();
 
-    private final Path source;
-    private final String text;
-    private final Map<String, String> specialTokens;
+    private final TemplateFiles files;
 
-    private ChatTemplate(Path source, String text, Map<String, String> specialTokens) {
-        this.source = source;
-        this.text = text;
-        this.specialTokens = specialTokens;
+    private ChatTemplate(TemplateFiles files) {
+        this.files = files;
         checkSyntax();
     }
 
@@ -49,8 +45,7 @@ public final class ChatTemplate {
      *     parsed, or the template has a syntax error
      */
     public static ChatTemplate fromPretrained(Path dir) {
-        TemplateFiles files = TemplateFiles.read(dir);
-        return new ChatTemplate(files.getSource(), files.getText(), files.getSpecialTokens());
+        return new ChatTemplate(TemplateFiles.read(dir));
     }
 
     /**
@@ -63,7 +58,7 @@ public final class ChatTemplate {
      * @throws ChatTemplateException if the template has a syntax error
      */
     public static ChatTemplate of(Path source, String text, Map<String, String> specialTokens) {
-        return new ChatTemplate(source, text, Map.copyOf(specialTokens));
+        return new ChatTemplate(new TemplateFiles(source, text, specialTokens));
     }
 
     /**
@@ -72,7 +67,7 @@ public final class ChatTemplate {
      * @return the path of {@code chat_template.jinja} or {@code tokenizer_config.json}
      */
     public Path getSource() {
-        return source;
+        return files.getSource();
     }
 
     /**
@@ -81,7 +76,7 @@ public final class ChatTemplate {
      * @return the source
      */
     public String getText() {
-        return text;
+        return files.getText();
     }
 
     /**
@@ -90,7 +85,7 @@ public final class ChatTemplate {
      * @return variable name ({@code bos_token}, ...) to token text
      */
     public Map<String, String> getSpecialTokens() {
-        return specialTokens;
+        return files.getSpecialTokens();
     }
 
     /**
@@ -127,6 +122,7 @@ public final class ChatTemplate {
      * ({@code keep_trailing_newline=False}) and jinjava would print it.
      */
     private String source() {
+        String text = files.getText();
         if (text.endsWith("\r\n")) {
             return text.substring(0, text.length() - 2);
         }
@@ -141,7 +137,7 @@ public final class ChatTemplate {
         for (ChatMessage message : input.getMessages()) {
             messages.add(message.toMap());
         }
-        Map<String, Object> bindings = new LinkedHashMap<>(specialTokens);
+        Map<String, Object> bindings = new LinkedHashMap<>(files.getSpecialTokens());
         bindings.put("messages", messages);
         bindings.put("add_generation_prompt", input.isAddGenerationPrompt());
         // jinja2 sees the globals as defined ("strftime_now is defined"); jinjava keeps functions
@@ -177,11 +173,11 @@ public final class ChatTemplate {
             String raised = raisedMessage(error.getException());
             if (raised != null) {
                 throw new ChatTemplateException(
-                        source + ": the chat template refused the conversation: " + raised
+                        files.getSource() + ": the chat template refused the conversation: " + raised
                                 + " (fix the messages to fit the model's chat format)");
             }
             throw new ChatTemplateException(
-                    source + ": line " + error.getLineno() + " of the chat template: error "
+                    files.getSource() + ": line " + error.getLineno() + " of the chat template: error "
                             + stage + " it: " + error.getMessage()
                             + " (check the template; peft4j supports what docs/chat.md lists)");
         }

@@ -206,7 +206,8 @@ final class PyJson {
             String plain = exact.abs().toPlainString();
             return sign + (plain.contains(".") ? plain : plain + ".0");
         }
-        String mantissa = digits.length() == 1 ? digits : digits.charAt(0) + "." + digits.substring(1);
+        String mantissa =
+                digits.length() == 1 ? digits : digits.charAt(0) + "." + digits.substring(1);
         String power = String.format("%s%02d", exponent < 0 ? "-" : "+", Math.abs(exponent));
         return sign + mantissa + "e" + power;
     }

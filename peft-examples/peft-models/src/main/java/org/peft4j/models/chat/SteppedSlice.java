@@ -12,7 +12,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 
-/** Python's {@code seq[::step]} on a list or a string: every step-th item, backwards if negative. */
+/** Python's {@code seq[::step]} on a list or string: every step-th item, backwards if negative. */
 final class SteppedSlice extends AstRangeBracket {
 
     private final AstNode step;

@@ -34,10 +34,17 @@ final class TemplateFiles {
     private final String text;
     private final Map<String, String> specialTokens;
 
-    private TemplateFiles(Path source, String text, Map<String, String> specialTokens) {
+    /**
+     * Holds a template read from elsewhere.
+     *
+     * @param source the file the text came from
+     * @param text the Jinja source
+     * @param specialTokens token variables such as {@code bos_token}
+     */
+    TemplateFiles(Path source, String text, Map<String, String> specialTokens) {
         this.source = source;
         this.text = text;
-        this.specialTokens = specialTokens;
+        this.specialTokens = Map.copyOf(specialTokens);
     }
 
     /**
@@ -163,7 +170,8 @@ final class TemplateFiles {
             return Files.readString(file, StandardCharsets.UTF_8);
         } catch (IOException e) {
             throw new ChatTemplateException(
-                    "cannot read " + file + " (" + e + "); check that the file is there and readable",
+                    "cannot read " + file + " (" + e + "); check that the file is there and"
+                            + " readable",
                     e);
         }
     }

@@ -1,7 +1,6 @@
 package org.peft4j.models.chat;
 
 import com.hubspot.jinjava.interpret.JinjavaInterpreter;
-import com.hubspot.jinjava.lib.filter.Filter;
 
 import java.util.ArrayList;
 import java.util.List;
@@ -12,7 +11,7 @@ import java.util.Map;
  * ensure_ascii=False, indent=None, separators=None, sort_keys=False)}, taking those options by
  * name or in that order. Unlike jinja2's own filter it does not escape HTML characters.
  */
-final class TojsonFilter implements Filter {
+final class TojsonFilter extends PyFilter {
 
     private static final List<String> OPTIONS =
             List.of("ensure_ascii", "indent", "separators", "sort_keys");
@@ -21,12 +20,6 @@ final class TojsonFilter implements Filter {
     @Override
     public String getName() {
         return "tojson";
-    }
-
-    /** {@inheritDoc} */
-    @Override
-    public Object filter(Object var, JinjavaInterpreter interpreter, String... args) {
-        return filter(var, interpreter, args, Map.of());
     }
 
     /** {@inheritDoc} */

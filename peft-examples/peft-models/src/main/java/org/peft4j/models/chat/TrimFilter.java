@@ -1,7 +1,6 @@
 package org.peft4j.models.chat;
 
 import com.hubspot.jinjava.interpret.JinjavaInterpreter;
-import com.hubspot.jinjava.lib.filter.Filter;
 
 import java.util.Map;
 
@@ -9,18 +8,12 @@ import java.util.Map;
  * jinja2's {@code trim}: Python's {@code str.strip(chars)}, which removes Unicode whitespace (or
  * the given characters) where jinjava's removes control characters and spaces.
  */
-final class TrimFilter implements Filter {
+final class TrimFilter extends PyFilter {
 
     /** {@inheritDoc} */
     @Override
     public String getName() {
         return "trim";
-    }
-
-    /** {@inheritDoc} */
-    @Override
-    public Object filter(Object var, JinjavaInterpreter interpreter, String... args) {
-        return filter(var, interpreter, args, Map.of());
     }
 
     /** {@inheritDoc} */

@@ -282,7 +282,8 @@ public final class ChatCases {
         }
 
         private String stem() {
-            return "chat/expected/" + template + "/" + name + (generationPrompt ? ".gen" : ".nogen");
+            String suffix = generationPrompt ? ".gen" : ".nogen";
+            return "chat/expected/" + template + "/" + name + suffix;
         }
 
         /** {@inheritDoc} */
