@@ -12,6 +12,7 @@ import picocli.CommandLine.Command;
         subcommands = {
             FinetuneCommand.class,
             GenerateCommand.class,
+            TemplateCommand.class,
             MergeCommand.class,
             EvalCommand.class,
             StoriesCommand.class,

@@ -31,6 +31,9 @@ import org.peft4j.train.data.Dataset;
 import org.peft4j.train.data.ExampleEncoder;
 import org.peft4j.train.data.JsonlExamples;
 import org.peft4j.train.data.TokenizedExample;
+import org.peft4j.models.chat.ChatInput;
+import org.peft4j.models.chat.ChatMessage;
+import org.peft4j.models.chat.ChatTemplate;
 import org.peft4j.models.llama.LlamaConfig;
 import org.peft4j.models.llama.LlamaForCausalLM;
 import org.peft4j.models.llama.LlamaRounding;
@@ -52,6 +55,9 @@ import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Clock;
+import java.time.Instant;
+import java.time.ZoneOffset;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -151,6 +157,32 @@ class DocSnippetsTest {
                         .filter(name -> name.endsWith("lora_A"))
                         .count();
         assertEquals(2L * llama.getConfig().getNumHiddenLayers(), adapted);
+    }
+
+    @Test
+    void chatTemplate() throws IOException {
+        Path modelDir = Fixtures.root().resolve("configs/qwen2.5-0.5b-instruct");
+        // snippet:start chat-template
+        ChatTemplate template = ChatTemplate.fromPretrained(modelDir); // tokenizer files only
+        String prompt = template.render(List.of(
+                ChatMessage.system("You are a concise assistant."),
+                ChatMessage.user("What is LoRA?")), true);          // add_generation_prompt
+        // snippet:end chat-template
+        assertEquals(
+                "<|im_start|>system\nYou are a concise assistant.<|im_end|>\n"
+                        + "<|im_start|>user\nWhat is LoRA?<|im_end|>\n<|im_start|>assistant\n",
+                prompt);
+        List<Map<String, Object>> tools = List.of(Map.of("type", "function"));
+        // snippet:start chat-template-input
+        ChatInput input = ChatInput.builder()
+                .setMessages(List.of(ChatMessage.user("What is the weather in Paris?")))
+                .optAddGenerationPrompt(true)
+                .optVariable("tools", tools)                       // any template variable
+                .optClock(Clock.fixed(Instant.parse("2024-09-05T08:30:00Z"), ZoneOffset.UTC))
+                .build();
+        String withTools = template.render(input);
+        // snippet:end chat-template-input
+        assertTrue(withTools.contains("<tools>\n{\"type\": \"function\"}\n</tools>"), withTools);
     }
 
     @Test
