@@ -1,5 +1,7 @@
 package org.peft4j.models.tokenizer;
 
+import org.peft4j.core.lm.GenerationConfig;
+
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.Arrays;
@@ -135,6 +137,18 @@ public final class SpecialTokens {
      */
     public boolean isAddEos() {
         return addEos;
+    }
+
+    /**
+     * Sets where generation stops (every EOS id) and the PAD id, when there is one.
+     *
+     * @param config a generation config being built
+     * @return {@code config}
+     */
+    public GenerationConfig.Builder configure(GenerationConfig.Builder config) {
+        config.optEosTokenIds(eosIds);
+        padId.ifPresent(config::optPadTokenId);
+        return config;
     }
 
     /** {@inheritDoc} */
