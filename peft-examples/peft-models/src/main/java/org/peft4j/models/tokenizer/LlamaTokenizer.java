@@ -62,7 +62,11 @@ public interface LlamaTokenizer extends AutoCloseable {
     default int getBosTokenId() {
         return getSpecialTokens()
                 .getBosId()
-                .orElseThrow(() -> new IllegalStateException("this tokenizer has no BOS token"));
+                .orElseThrow(
+                        () ->
+                                new IllegalStateException(
+                                        "this tokenizer has no BOS token (its files give no"
+                                                + " bos_token_id or bos_token); start from text"));
     }
 
     /**
