@@ -105,17 +105,19 @@ public final class GenerateCommand implements Callable<Integer> {
             if (block instanceof LoRAModel) {
                 ((LoRAModel) block).merge(true); // inference at the base model's cost
             }
+            // stop at every EOS id of the tokenizer's files (generation_config.json's list),
+            // not config.json's: Llama 3 Instruct ends a turn with its third, <|eot_id|>
             GenerationConfig config =
-                    GenerationConfig.builder()
+                    tokens.getSpecialTokens()
+                            .configure(GenerationConfig.builder())
                             .optMaxNewTokens(maxNewTokens)
                             .optTemperature(temperature)
                             .optTopK(topK)
                             .optTopP(topP)
                             .optSeed(seed)
-                            .optEosTokenIds(llama.getConfig().getEosTokenIds())
                             .optPromptTruncation(truncatePrompt)
                             .build();
-            int[] input = tokens.encode(prompt, true, false);
+            int[] input = tokens.encodeStart(prompt);
             StreamingPrinter printer = new StreamingPrinter(tokens, out);
             int[] steps = {0}; // a step generates one token: the prompt may have been cut
             long start = System.nanoTime();

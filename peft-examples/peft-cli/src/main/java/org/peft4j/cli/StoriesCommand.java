@@ -101,11 +101,12 @@ public final class StoriesCommand implements Callable<Integer> {
                 prompts.add(new int[] {tokenizer.getBosTokenId()});
             }
             GenerationConfig config =
-                    GenerationConfig.builder()
+                    tokenizer
+                            .getSpecialTokens()
+                            .configure(GenerationConfig.builder())
                             .optMaxNewTokens(maxNewTokens)
                             .optTemperature(temperature)
                             .optSeed(seed)
-                            .optEosTokenIds(llama.getConfig().getEosTokenIds())
                             .build();
             List<int[]> stories;
             try {

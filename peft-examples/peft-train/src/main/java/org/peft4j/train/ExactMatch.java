@@ -7,14 +7,15 @@ import org.peft4j.core.lm.CausalLMGenerator;
 import org.peft4j.core.lm.GenerationConfig;
 import org.peft4j.train.data.Example;
 import org.peft4j.models.tokenizer.LlamaTokenizer;
+import org.peft4j.models.tokenizer.SpecialTokens;
 
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 
 /**
- * The fraction of examples whose greedy continuation of the source (up to EOS) is exactly the
- * target.
+ * The fraction of examples whose greedy continuation of the source (up to any of the tokenizer's
+ * EOS ids) is exactly the target.
  */
 public final class ExactMatch {
 
@@ -39,6 +40,7 @@ public final class ExactMatch {
             int batchSize,
             NDManager manager) {
         CausalLMGenerator generator = new CausalLMGenerator(model, layers);
+        SpecialTokens special = tokenizer.getSpecialTokens();
         int correct = 0;
         for (int from = 0; from < examples.size(); from += batchSize) {
             List<Example> batch =
@@ -46,16 +48,15 @@ public final class ExactMatch {
             List<int[]> prompts = new ArrayList<>();
             int longest = 0;
             for (Example example : batch) {
-                prompts.add(tokenizer.encode(example.sources().get(0), true, false));
+                prompts.add(tokenizer.encodeStart(example.sources().get(0)));
                 longest =
                         Math.max(
                                 longest,
                                 tokenizer.encode(example.targets().get(0), false, false).length);
             }
+            // every EOS id stops (Llama 3 Instruct ends a turn with <|eot_id|>, not the first)
             GenerationConfig config =
-                    GenerationConfig.builder()
-                            .optMaxNewTokens(longest + 2)
-                            .optEosTokenIds(tokenizer.getEosTokenId())
+                    special.configure(GenerationConfig.builder().optMaxNewTokens(longest + 2))
                             .build();
             List<int[]> outputs = generator.generate(prompts, config, manager);
             for (int i = 0; i < batch.size(); i++) {
@@ -63,7 +64,7 @@ public final class ExactMatch {
                 int[] output = outputs.get(i);
                 int start = prompts.get(i).length;
                 int end = output.length;
-                if (end > start && output[end - 1] == tokenizer.getEosTokenId()) {
+                if (end > start && special.isEos(output[end - 1])) {
                     end--;
                     correct +=
                             Arrays.equals(expected, Arrays.copyOfRange(output, start, end)) ? 1 : 0;

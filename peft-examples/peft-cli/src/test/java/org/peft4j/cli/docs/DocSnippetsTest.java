@@ -191,14 +191,14 @@ class DocSnippetsTest {
         // snippet:start llama-loading
         LlamaForCausalLM llama = LlamaForCausalLM.fromPretrained(modelDir, manager); // HF dir or .bin
         LlamaTokenizer tokenizer = LlamaTokenizer.findNextTo(modelDir); // tokenizer.json or .bin
-        int[] ids = tokenizer.encode("Once upon a time", true, false);   // with BOS, without EOS
+        int[] ids = tokenizer.encodeStart("Once upon a time"); // BOS where the files add it, no EOS
         // snippet:end llama-loading
         assertEquals(llama.getConfig().getBosTokenId(), ids[0]);
         List<int[]> prompts = List.of(ids);
         // snippet:start llama-generation
-        GenerationConfig config = GenerationConfig.builder()
-                .optMaxNewTokens(200).optTemperature(0.8f).optTopP(0.9f).optSeed(7)
-                .optEosTokenIds(llama.getConfig().getEosTokenIds()).build();
+        GenerationConfig config = tokenizer.getSpecialTokens() // stop at every EOS id; PAD
+                .configure(GenerationConfig.builder())
+                .optMaxNewTokens(200).optTemperature(0.8f).optTopP(0.9f).optSeed(7).build();
         List<int[]> out = new CausalLMGenerator(llama).generate(prompts, config, manager);
         // snippet:end llama-generation
         List<int[]> again = new CausalLMGenerator(llama).generate(prompts, config, manager);

@@ -30,6 +30,7 @@ public final class Llama2cTokenizer implements LlamaTokenizer {
 
     private static final int BOS = 1;
     private static final int EOS = 2;
+    private static final SpecialTokens SPECIAL = SpecialTokens.llama2c();
 
     /** Pieces as ISO-8859-1 strings of their bytes: one char per byte, so no piece is mangled. */
     private final String[] pieces;
@@ -223,16 +224,14 @@ public final class Llama2cTokenizer implements LlamaTokenizer {
         return scores[id];
     }
 
-    /** {@inheritDoc} */
+    /**
+     * {@inheritDoc}
+     *
+     * <p>llama2.c's convention: BOS 1, added to prompts; EOS 2; no PAD.
+     */
     @Override
-    public int getBosTokenId() {
-        return BOS;
-    }
-
-    /** {@inheritDoc} */
-    @Override
-    public int getEosTokenId() {
-        return EOS;
+    public SpecialTokens getSpecialTokens() {
+        return SPECIAL;
     }
 
     /** {@inheritDoc} */

@@ -16,9 +16,12 @@ public interface LlamaTokenizer extends AutoCloseable {
      *
      * @param text any text; characters outside the vocabulary fall back to byte tokens where the
      *     vocabulary has them
-     * @param addBos whether to put the beginning-of-sequence id first
-     * @param addEos whether to put the end-of-sequence id last
+     * @param addBos whether to put the beginning-of-sequence id first (the tokenizer must have
+     *     one)
+     * @param addEos whether to put the appended EOS id ({@link SpecialTokens#getAppendedEosId()})
+     *     last
      * @return the token ids
+     * @throws IllegalStateException if {@code addBos} is true and there is no BOS id
      */
     int[] encode(String text, boolean addBos, boolean addEos);
 
@@ -41,7 +44,18 @@ public interface LlamaTokenizer extends AutoCloseable {
     }
 
     /**
-     * Decodes token ids into text, skipping the special BOS and EOS tokens.
+     * Encodes a prompt to generate from: BOS first only where the tokenizer adds one ({@link
+     * SpecialTokens#isAddBos()}: Llama yes, Qwen no), and never an EOS.
+     *
+     * @param text the prompt
+     * @return the token ids
+     */
+    default int[] encodeStart(String text) {
+        return encode(text, getSpecialTokens().isAddBos(), false);
+    }
+
+    /**
+     * Decodes token ids into text, skipping BOS and every EOS id.
      *
      * @param ids token ids, for example a prompt followed by its continuation
      * @return the text
@@ -49,18 +63,42 @@ public interface LlamaTokenizer extends AutoCloseable {
     String decode(int[] ids);
 
     /**
+     * Returns the special tokens: BOS, the ids that end generation, the EOS appended to training
+     * examples, PAD, and whether BOS/EOS are added.
+     *
+     * @return the special tokens
+     */
+    SpecialTokens getSpecialTokens();
+
+    /**
      * Returns the beginning-of-sequence id.
      *
      * @return the BOS id
+     * @throws IllegalStateException if the tokenizer has none (Qwen's); see {@link
+     *     #getSpecialTokens()}
      */
-    int getBosTokenId();
+    default int getBosTokenId() {
+        return getSpecialTokens()
+                .getBosId()
+                .orElseThrow(
+                        () ->
+                                new IllegalStateException(
+                                        "this tokenizer has no BOS token (its files give no"
+                                                + " bos_token_id or bos_token); start from text"));
+    }
 
     /**
-     * Returns the end-of-sequence id.
+     * Returns the end-of-sequence id put at the end of a training example.
      *
-     * @return the EOS id
+     * @return the appended EOS id
+     * @deprecated a model may stop at several ids: use {@link SpecialTokens#getEosIds()} to stop
+     *     generation and {@link SpecialTokens#getAppendedEosId()} to end an example, from {@link
+     *     #getSpecialTokens()}
      */
-    int getEosTokenId();
+    @Deprecated
+    default int getEosTokenId() {
+        return getSpecialTokens().getAppendedEosId();
+    }
 
     /**
      * Returns the number of tokens in the vocabulary.

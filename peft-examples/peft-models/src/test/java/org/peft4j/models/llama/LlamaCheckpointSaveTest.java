@@ -12,6 +12,7 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.peft4j.core.testing.Crashes;
+import org.peft4j.core.testing.Fixtures;
 import org.peft4j.core.tree.BlockPaths;
 import org.peft4j.models.llama.weights.LlamaCheckpoints;
 
@@ -122,6 +123,31 @@ class LlamaCheckpointSaveTest {
                     mode,
                     PosixFilePermissions.toString(Files.getPosixFilePermissions(dir.resolve(name))),
                     name + " has a new file's permissions, not its source's");
+        }
+    }
+
+    @Test
+    void theCopiedTokenizerKeepsTheFilesThatStopGenerationAndRenderChats() throws IOException {
+        // TinyLlama's folder: tokenizer.json, its configs, generation_config.json and
+        // chat_template.jinja beside config.json
+        Path tiny = Fixtures.root().resolve("tokenizers/tinyllama-1.1b-chat-v1.0");
+        Path dir = Files.createDirectories(root.resolve("copied"));
+        LlamaCheckpoints.copyTokenizer(tiny, dir);
+        try (Stream<Path> files = Files.list(dir)) {
+            assertEquals(
+                    List.of(
+                            "chat_template.jinja",
+                            "generation_config.json",
+                            "special_tokens_map.json",
+                            "tokenizer.json",
+                            "tokenizer_config.json"),
+                    files.map(p -> p.getFileName().toString()).sorted().toList());
+        }
+        for (String name : new String[] {"chat_template.jinja", "generation_config.json"}) {
+            assertEquals(
+                    Files.readString(tiny.resolve(name)),
+                    Files.readString(dir.resolve(name)),
+                    name);
         }
     }
 }

@@ -84,7 +84,7 @@ class HuggingFaceLlamaTokenizerTest {
         Files.writeString(file, llama2Json());
         try (LlamaTokenizer tokenizer = LlamaTokenizer.load(file)) {
             assertEquals(1, tokenizer.getBosTokenId());
-            assertEquals(2, tokenizer.getEosTokenId());
+            assertEquals(2, tokenizer.getSpecialTokens().getAppendedEosId());
             assertEquals(6, tokenizer.getVocabSize());
             assertArrayEquals(new int[] {3, 4, 5}, tokenizer.encode("hello world!", false, false));
             assertArrayEquals(
@@ -115,7 +115,7 @@ class HuggingFaceLlamaTokenizerTest {
         Files.writeString(file, llama3Json());
         try (LlamaTokenizer tokenizer = LlamaTokenizer.load(file)) {
             assertEquals(3, tokenizer.getBosTokenId());
-            assertEquals(4, tokenizer.getEosTokenId());
+            assertEquals(4, tokenizer.getSpecialTokens().getAppendedEosId());
             int[] ids = tokenizer.encode("hello world", true, true);
             assertArrayEquals(new int[] {3, 1, 2, 4}, ids);
             assertEquals("hello world", tokenizer.decode(ids));

@@ -31,7 +31,7 @@ class Llama2cTokenizerTest {
         Llama2cTokenizer tokenizer = fixture();
         assertEquals(512, tokenizer.getVocabSize());
         assertEquals(1, tokenizer.getBosTokenId());
-        assertEquals(2, tokenizer.getEosTokenId());
+        assertEquals(2, tokenizer.getSpecialTokens().getAppendedEosId());
     }
 
     @Test

@@ -33,6 +33,10 @@ import java.util.Optional;
  *   <li>{@link Overlong#DROP}: the example is left out.
  * </ul>
  *
+ * <p>BOS is there only where the tokenizer adds one ({@link
+ * org.peft4j.models.tokenizer.SpecialTokens#isAddBos()}: not for Qwen), and EOS is the tokenizer's
+ * appended EOS ({@link org.peft4j.models.tokenizer.SpecialTokens#getAppendedEosId()}).
+ *
  * <p>Labels are {@code -100} on sources and the target's tokens (and EOS) on targets. {@link
  * #encodeAll} counts and logs the examples cut or dropped, so that no example is shortened
  * silently.
@@ -300,7 +304,7 @@ public final class ExampleEncoder {
         }
         String sourceText = example.sources().get(rounds - 1);
         String targetText = example.targets().get(rounds - 1);
-        int[] source = tokenizer.encode(sourceText, true, false);
+        int[] source = tokenizer.encodeStart(sourceText);
         int[] target = tokenizer.encode(targetText, false, false);
         if (rounds == 1) {
             length = source.length + target.length + 1;
@@ -338,9 +342,11 @@ public final class ExampleEncoder {
 
     private TokenizedExample oneRound(int[] source, int[] target) {
         if (source.length > srcLength) {
-            int[] kept = new int[srcLength];
-            kept[0] = source[0]; // BOS
-            System.arraycopy(source, source.length - (srcLength - 1), kept, 1, srcLength - 1);
+            // keep BOS where the tokenizer adds one (Qwen adds none: then cut the source only)
+            int head = tokenizer.getSpecialTokens().isAddBos() ? 1 : 0;
+            int[] kept = Arrays.copyOf(source, srcLength);
+            int tail = srcLength - head;
+            System.arraycopy(source, source.length - tail, kept, head, tail);
             source = kept;
         }
         int targetMax = maxLength - source.length;
@@ -348,7 +354,7 @@ public final class ExampleEncoder {
             target = Arrays.copyOf(target, targetMax);
         }
         if (target.length < targetMax) {
-            target = append(target, tokenizer.getEosTokenId());
+            target = append(target, tokenizer.getSpecialTokens().getAppendedEosId());
         }
         return assemble(source, target);
     }
@@ -357,11 +363,14 @@ public final class ExampleEncoder {
         int[] ids = new int[0];
         int[] labels = new int[0];
         for (int i = first; i < example.sources().size(); i++) {
-            int[] source = tokenizer.encode(example.sources().get(i), i == first, false);
+            int[] source =
+                    i == first
+                            ? tokenizer.encodeStart(example.sources().get(i))
+                            : tokenizer.encode(example.sources().get(i), false, false);
             int[] target =
                     append(
                             tokenizer.encode(example.targets().get(i), false, false),
-                            tokenizer.getEosTokenId());
+                            tokenizer.getSpecialTokens().getAppendedEosId());
             TokenizedExample round = assemble(source, target);
             ids = concat(ids, round.inputIds());
             labels = concat(labels, round.labels());

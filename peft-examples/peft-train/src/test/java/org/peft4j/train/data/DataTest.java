@@ -12,6 +12,8 @@ import org.junit.jupiter.api.io.TempDir;
 import org.peft4j.core.testing.Fixtures;
 import org.peft4j.models.llama.LlamaConfig;
 import org.peft4j.models.tokenizer.LlamaTokenizer;
+import org.peft4j.models.tokenizer.SpecialTokens;
+import org.peft4j.models.tokenizer.WithSpecialTokens;
 import org.peft4j.models.tokenizer.TinyVocab;
 
 import java.io.ByteArrayOutputStream;
@@ -129,6 +131,26 @@ class DataTest {
         TokenizedExample exact = encoder.encode(Example.of("ab", "uvwxyzu")).orElseThrow();
         assertEquals(12, exact.inputIds().length);
         assertNotEquals(2, exact.inputIds()[11]);
+    }
+
+    @Test
+    void aTokenizerWithoutBosGetsNoneAndItsOwnAppendedEos() {
+        // as Qwen: no BOS added, examples end with eos_token (here 5, while 2 also stops)
+        SpecialTokens qwenLike =
+                SpecialTokens.builder().optBosId(1).setEosIds(4, 2).optAppendedEosId(5).build();
+        ExampleEncoder encoder = new ExampleEncoder(new WithSpecialTokens(chars, qwenLike), 6, 12);
+        TokenizedExample fits = encoder.encode(Example.of("ab", "xy")).orElseThrow();
+        assertArrayEquals(concat(ids("ab"), ids("xy"), new int[] {5}), fits.inputIds());
+        assertArrayEquals(concat(ignore(3), ids("xy"), new int[] {5}), fits.labels());
+        // a long source is cut on the left with no BOS to keep: its last 6 tokens
+        TokenizedExample cut = encoder.encode(Example.of("abcdefgh", "x")).orElseThrow();
+        int[] source = ids("abcdefgh");
+        int[] kept = java.util.Arrays.copyOfRange(source, source.length - 6, source.length);
+        assertArrayEquals(concat(kept, ids("x"), new int[] {5}), cut.inputIds());
+        // several rounds: no BOS before the first source either
+        TokenizedExample chat =
+                encoder.encode(new Example(List.of("a", "b"), List.of("x", "y"))).orElseThrow();
+        assertEquals(ids("a")[0], chat.inputIds()[0]);
     }
 
     @Test

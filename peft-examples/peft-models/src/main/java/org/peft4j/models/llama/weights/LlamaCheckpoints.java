@@ -160,7 +160,8 @@ public final class LlamaCheckpoints {
 
     /**
      * Copies the tokenizer found next to a model ({@code tokenizer.json}, with {@code
-     * tokenizer_config.json} and {@code special_tokens_map.json} when present, else {@code
+     * tokenizer_config.json}, {@code special_tokens_map.json}, {@code generation_config.json} (its
+     * EOS ids stop generation) and {@code chat_template.jinja} when present, else {@code
      * tokenizer.bin}) into a directory, each atomically, with a new file's permissions (the
      * umask's, not the source's).
      *
@@ -173,7 +174,11 @@ public final class LlamaCheckpoints {
         boolean copied = false;
         for (String name :
                 new String[] {
-                    "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"
+                    "tokenizer.json",
+                    "tokenizer_config.json",
+                    "special_tokens_map.json",
+                    "generation_config.json",
+                    "chat_template.jinja"
                 }) {
             if (Files.isRegularFile(from.resolve(name))) {
                 AtomicFiles.copy(from.resolve(name), dir.resolve(name));
