@@ -11,6 +11,7 @@ import org.slf4j.LoggerFactory;
 import picocli.CommandLine.Option;
 
 import java.io.IOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 
 /**
@@ -42,6 +43,15 @@ final class ModelOptions {
     /** Returns the checkpoint's path, as given. */
     Path path() {
         return model;
+    }
+
+    /**
+     * Returns the directory of the tokenizer's files, where its {@code tokenizer_config.json} and
+     * chat template are: that of {@code --tokenizer}, else the model's.
+     */
+    Path tokenizerDirectory() {
+        Path path = tokenizer != null ? tokenizer : model;
+        return Files.isDirectory(path) ? path : path.toAbsolutePath().getParent();
     }
 
     /** Returns {@code --tokenizer} as given, or {@code null}. */

@@ -73,12 +73,9 @@ class ConversationDataTest {
 
     @BeforeAll
     static void load() throws IOException {
-        // SmolLM2's config.json: bos_token_id 1 (<|im_start|>), eos_token_id 2 (<|im_end|>)
         smol =
-                HuggingFaceLlamaTokenizer.load(
-                        Fixtures.root().resolve("tokenizers/smollm2-135m-chatml/tokenizer.json"),
-                        1,
-                        2);
+                HuggingFaceLlamaTokenizer.fromPretrained(
+                        Fixtures.root().resolve("tokenizers/smollm2-135m-chatml"));
     }
 
     @AfterAll

@@ -54,16 +54,15 @@ class RealTemplateConversationTest {
         return out.toString();
     }
 
-    private static LlamaTokenizer tokenizer(String folder, int bos, int eos) throws IOException {
-        return HuggingFaceLlamaTokenizer.load(
-                Fixtures.root().resolve(folder).resolve("tokenizer.json"), bos, eos);
+    private static LlamaTokenizer tokenizer(String folder) throws IOException {
+        return HuggingFaceLlamaTokenizer.fromPretrained(Fixtures.root().resolve(folder));
     }
 
     @Test
     void qwen3LearnsItsAnswersAndTheThinkBlockOfTheLast() throws IOException {
         // Qwen3's template with SmolLM2's ChatML tokenizer: both write <|im_start|>/<|im_end|>
         Path qwen3 = Fixtures.root().resolve("configs/qwen3-1.7b");
-        try (LlamaTokenizer smol = tokenizer("tokenizers/smollm2-135m-chatml", 1, 2)) {
+        try (LlamaTokenizer smol = tokenizer("tokenizers/smollm2-135m-chatml")) {
             assertEquals(
                     "Hello!<|im_end|>\n<think>\n\n</think>\n\nGoodbye.<|im_end|>\n",
                     learnedText(smol, ChatTemplate.fromPretrained(qwen3), CONVERSATION),
@@ -75,14 +74,14 @@ class RealTemplateConversationTest {
     @Test
     void chatmlAndZephyrLearnTheAnswersWithTheirEndOfTurn() throws IOException {
         Path smolDir = Fixtures.root().resolve("tokenizers/smollm2-135m-chatml");
-        try (LlamaTokenizer smol = tokenizer("tokenizers/smollm2-135m-chatml", 1, 2)) {
+        try (LlamaTokenizer smol = tokenizer("tokenizers/smollm2-135m-chatml")) {
             assertEquals(
                     "Hello!<|im_end|>\nGoodbye.<|im_end|>\n",
                     learnedText(smol, ChatTemplate.fromPretrained(smolDir), CONVERSATION));
         }
         // TinyLlama's Zephyr template: "<|assistant|>\n" + content + eos_token, then a newline
         Path tinyDir = Fixtures.root().resolve("tokenizers/tinyllama-1.1b-chat-v1.0");
-        try (LlamaTokenizer tiny = tokenizer("tokenizers/tinyllama-1.1b-chat-v1.0", 1, 2)) {
+        try (LlamaTokenizer tiny = tokenizer("tokenizers/tinyllama-1.1b-chat-v1.0")) {
             assertEquals(
                     "Hello!</s>\nGoodbye.</s>\n",
                     learnedText(tiny, ChatTemplate.fromPretrained(tinyDir), CONVERSATION));
