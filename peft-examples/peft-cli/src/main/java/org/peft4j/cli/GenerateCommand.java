@@ -109,7 +109,8 @@ public final class GenerateCommand implements Callable<Integer> {
             names = "--chat",
             description =
                     "Treat the prompt as a user message: render it with the model's chat template"
-                            + " (chat_template.jinja or tokenizer_config.json) and print the reply.")
+                            + " (chat_template.jinja or tokenizer_config.json) and print the"
+                            + " reply.")
     boolean chat;
 
     @Option(

@@ -114,7 +114,8 @@ public final class InitCommand implements Callable<Integer> {
         LlamaConfig architecture =
                 LlamaConfig.read(JsonConfigReader.parse(json.toString(), file.toString()));
         try (NDManager manager = NDManager.newBaseManager()) {
-            LlamaForCausalLM llama = LlamaForCausalLM.random(architecture, manager, seed, deviation);
+            LlamaForCausalLM llama =
+                    LlamaForCausalLM.random(architecture, manager, seed, deviation);
             AtomicDirectory.replace(
                     output,
                     AtomicDirectory.KEEP_NOTHING,

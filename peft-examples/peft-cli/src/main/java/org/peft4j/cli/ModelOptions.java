@@ -66,7 +66,9 @@ final class ModelOptions {
      * @throws IOException if there is none (the message names the path and the files looked for)
      */
     LlamaTokenizer openTokenizer() throws IOException {
-        return tokenizer != null ? LlamaTokenizer.load(tokenizer) : LlamaTokenizer.findNextTo(model);
+        return tokenizer != null
+                ? LlamaTokenizer.load(tokenizer)
+                : LlamaTokenizer.findNextTo(model);
     }
 
     /**

@@ -84,7 +84,8 @@ class ChatCommandsTest {
                         + "<|im_start|>assistant\n",
                 template[1]);
 
-        double before = loss(CliRunner.run("eval", "--model", base.toString(), "--data", "" + data));
+        double before =
+                loss(CliRunner.run("eval", "--model", base.toString(), "--data", "" + data));
         Path adapter = dir.resolve("chat-lora");
         String[] tuned =
                 CliRunner.run(
