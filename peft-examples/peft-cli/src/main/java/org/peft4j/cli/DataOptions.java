@@ -2,6 +2,7 @@ package org.peft4j.cli;
 
 import ai.djl.nn.Block;
 
+import org.peft4j.models.chat.ChatTemplate;
 import org.peft4j.models.llama.LlamaForCausalLM;
 import org.peft4j.models.tokenizer.LlamaTokenizer;
 import org.peft4j.train.data.Example;
@@ -17,8 +18,9 @@ import java.nio.file.Path;
 import java.util.List;
 
 /**
- * {@code --src-length}, {@code --max-length}, {@code --overlong} and {@code --skip-malformed},
- * shared by {@code finetune} and {@code eval}, and the reading and tokenising they mean. The
+ * {@code --src-length}, {@code --max-length}, {@code --overlong}, {@code --train-on-all} and
+ * {@code --skip-malformed}, shared by {@code finetune} and {@code eval}, and the reading and
+ * tokenising they mean; conversations are rendered by the chat template beside the tokenizer. The
  * lengths are checked against the model (with its adapter: a prefix takes positions too) in the
  * options' own names, before any example is tokenised.
  */
@@ -50,6 +52,13 @@ final class DataOptions {
     Overlong overlong;
 
     @Option(
+            names = "--train-on-all",
+            description =
+                    "Learn every token of a conversation (messages or conversations data), not"
+                            + " only its assistant turns.")
+    boolean trainOnAll;
+
+    @Option(
             names = "--skip-malformed",
             description =
                     "Skip and count malformed data lines (not JSON, no fields, not UTF-8) instead"
@@ -77,12 +86,19 @@ final class DataOptions {
      * @param model the block that runs: the model, or the model with its adapter
      * @param llama the base model
      * @param path the base model's path, for messages
+     * @param templateDir where the chat template is, read only if an example is a conversation
+     * @param examples the examples it will encode
      * @return the encoder
      * @throws IllegalArgumentException if {@code --max-length} exceeds the context or {@code
      *     --src-length} is not below the max length; the message names the options and lengths
      */
     ExampleEncoder encoder(
-            LlamaTokenizer tokenizer, Block model, LlamaForCausalLM llama, Path path) {
+            LlamaTokenizer tokenizer,
+            Block model,
+            LlamaForCausalLM llama,
+            Path path,
+            Path templateDir,
+            List<Example> examples) {
         ModelContext modelContext = ModelContext.of(model, llama, path);
         int context = modelContext.tokens();
         String has = modelContext.toString();
@@ -115,6 +131,10 @@ final class DataOptions {
         if (srcLength != null) {
             builder.optSrcLength(srcLength);
         }
+        if (examples.stream().anyMatch(Example::isConversation)) {
+            builder.optChatTemplate(ChatTemplate.fromPretrained(templateDir)::render)
+                    .optTrainOnAll(trainOnAll);
+        }
         return builder.build();
     }
 
@@ -129,6 +149,16 @@ final class DataOptions {
      */
     List<TokenizedExample> encode(ExampleEncoder encoder, List<Example> examples, Path file) {
         ExampleEncoder.Encoded encoded = encoder.encodeAll(examples, file.toString());
+        if (encoded.examples().isEmpty() && encoded.skipped() > 0) {
+            throw new IllegalArgumentException(
+                    file
+                            + ": none of its "
+                            + encoded.read()
+                            + " examples has anything to learn within --max-length "
+                            + encoder.getMaxLength()
+                            + " (conversations need an assistant turn); add answers, raise"
+                            + " --max-length or pass --train-on-all");
+        }
         if (encoded.examples().isEmpty()) {
             throw new IllegalArgumentException(
                     file

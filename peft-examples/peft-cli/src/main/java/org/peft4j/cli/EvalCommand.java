@@ -59,7 +59,14 @@ public final class EvalCommand implements Callable<Integer> {
                 LlamaTokenizer tokens = model.openTokenizer()) {
             LlamaForCausalLM llama = model.load(manager);
             Block block = adapter.apply(llama);
-            ExampleEncoder encoder = dataOptions.encoder(tokens, block, llama, model.path());
+            ExampleEncoder encoder =
+                    dataOptions.encoder(
+                            tokens,
+                            block,
+                            llama,
+                            model.path(),
+                            model.tokenizerDirectory(),
+                            examples);
             Metrics metrics =
                     Evaluator.evaluate(
                             block, dataOptions.encode(encoder, examples, data), batchSize, manager);

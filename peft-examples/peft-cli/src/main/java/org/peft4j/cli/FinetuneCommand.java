@@ -35,6 +35,7 @@ import picocli.CommandLine.Spec;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.nio.file.Paths;
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
@@ -76,7 +77,12 @@ public final class FinetuneCommand implements Callable<Integer> {
 
     @Spec CommandSpec spec;
 
-    @Option(names = "--train", description = "Training data, JSON Lines ({src, tgt} or Alpaca).")
+    @Option(
+            names = "--train",
+            description =
+                    "Training data, JSON Lines: {src, tgt}, Alpaca, or conversations ({messages} or"
+                            + " ShareGPT's {conversations}, rendered by the model's chat"
+                            + " template).")
     Path train;
 
     @Option(names = "--dev", description = "Evaluation data, JSON Lines.")
@@ -302,7 +308,11 @@ public final class FinetuneCommand implements Callable<Integer> {
             PeftModel adapted =
                     checkpoint != null ? PeftModel.fromPretrained(llama, checkpoint) : adapt(llama);
             // the lengths against the adapted model: a prefix takes positions of the context
-            ExampleEncoder encoder = data.encoder(tokens, adapted, llama, model.path());
+            List<Example> all = new ArrayList<>(trainExamples);
+            all.addAll(devExamples);
+            ExampleEncoder encoder =
+                    data.encoder(
+                            tokens, adapted, llama, model.path(), model.tokenizerDirectory(), all);
             Dataset dataset = new Dataset(data.encode(encoder, trainExamples, train), seed);
             List<TokenizedExample> evaluation =
                     dev == null ? List.of() : data.encode(encoder, devExamples, dev);

@@ -7,6 +7,8 @@ import org.peft4j.core.lm.CausalLMGenerator;
 import org.peft4j.core.lm.ContextOverflowException;
 import org.peft4j.core.lm.GenerationConfig;
 import org.peft4j.core.lm.PromptTruncation;
+import org.peft4j.models.chat.ChatMessage;
+import org.peft4j.models.chat.ChatTemplate;
 import org.peft4j.models.llama.LlamaForCausalLM;
 import org.peft4j.models.tokenizer.LlamaTokenizer;
 import org.peft4j.lora.LoRAModel;
@@ -14,11 +16,16 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.ParameterException;
+import picocli.CommandLine.Spec;
 
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
@@ -28,6 +35,11 @@ import java.util.concurrent.Callable;
  * and writes the prompt and its continuation to standard output as they are generated, as
  * llama2.c's {@code run} does. The prompt and {@code --max-new-tokens} must fit in the model's
  * context together, unless {@code --truncate-prompt left} cuts the prompt.
+ *
+ * <p>With {@code --chat} the prompt is a user message (after {@code --system}'s, if given),
+ * rendered by the model's chat template with the generation prompt and tokenised as transformers'
+ * {@code apply_chat_template(..., tokenize=True)} does (no BOS added: the template writes it);
+ * only the reply is printed.
  */
 @Command(
         name = "generate",
@@ -36,6 +48,8 @@ import java.util.concurrent.Callable;
 public final class GenerateCommand implements Callable<Integer> {
 
     private static final Logger logger = LoggerFactory.getLogger(GenerateCommand.class);
+
+    @Spec CommandSpec spec;
 
     @Mixin ModelOptions model;
 
@@ -91,13 +105,32 @@ public final class GenerateCommand implements Callable<Integer> {
                             + " ${DEFAULT-VALUE}).")
     PromptTruncation truncatePrompt;
 
+    @Option(
+            names = "--chat",
+            description =
+                    "Treat the prompt as a user message: render it with the model's chat template"
+                            + " (chat_template.jinja or tokenizer_config.json) and print the"
+                            + " reply.")
+    boolean chat;
+
+    @Option(
+            names = "--system",
+            description = "A system message before the prompt; needs --chat.")
+    String system;
+
     /** Creates the command; picocli calls this. */
     public GenerateCommand() {}
 
     /** {@inheritDoc} */
     @Override
     public Integer call() throws Exception {
+        if (system != null && !chat) {
+            throw new ParameterException(
+                    spec.commandLine(), "--system needs --chat: a system message is a chat turn");
+        }
         PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);
+        // the template first: a directory without one fails before the weights are read
+        String rendered = chat ? renderChat() : null;
         try (NDManager manager = NDManager.newBaseManager(device.resolve());
                 LlamaTokenizer tokens = model.openTokenizer()) {
             LlamaForCausalLM llama = model.load(manager);
@@ -117,8 +150,9 @@ public final class GenerateCommand implements Callable<Integer> {
                             .optSeed(seed)
                             .optPromptTruncation(truncatePrompt)
                             .build();
-            int[] input = tokens.encodeStart(prompt);
-            StreamingPrinter printer = new StreamingPrinter(tokens, out);
+            int[] input =
+                    chat ? tokens.encodeWithSpans(rendered).ids() : tokens.encodeStart(prompt);
+            StreamingPrinter printer = new StreamingPrinter(tokens, out, chat ? input.length : 0);
             int[] steps = {0}; // a step generates one token: the prompt may have been cut
             long start = System.nanoTime();
             int[] result;
@@ -154,19 +188,32 @@ public final class GenerateCommand implements Callable<Integer> {
         return 0;
     }
 
-    /** Prints the decoded text as it grows. */
+    /** The conversation of {@code --system} and {@code --prompt}, ready for the reply. */
+    private String renderChat() {
+        List<ChatMessage> messages = new ArrayList<>();
+        if (system != null) {
+            messages.add(ChatMessage.system(system));
+        }
+        messages.add(ChatMessage.user(prompt));
+        return ChatTemplate.fromPretrained(model.tokenizerDirectory()).render(messages, true);
+    }
+
+    /** Prints the decoded text, from a token on, as it grows. */
     private static final class StreamingPrinter {
         private final LlamaTokenizer tokenizer;
         private final PrintStream out;
+        private final int from;
         private String shown = "";
 
-        StreamingPrinter(LlamaTokenizer tokenizer, PrintStream out) {
+        StreamingPrinter(LlamaTokenizer tokenizer, PrintStream out, int from) {
             this.tokenizer = tokenizer;
             this.out = out;
+            this.from = from;
         }
 
         void show(int[] sequence) {
-            String text = tokenizer.decode(sequence);
+            String text =
+                    tokenizer.decode(Arrays.copyOfRange(sequence, from, sequence.length));
             // a multi-byte character may still be incomplete: hold back a trailing U+FFFD
             while (text.endsWith("\uFFFD")) {
                 text = text.substring(0, text.length() - 1);

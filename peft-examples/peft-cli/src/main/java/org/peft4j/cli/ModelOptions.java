@@ -11,6 +11,7 @@ import org.slf4j.LoggerFactory;
 import picocli.CommandLine.Option;
 
 import java.io.IOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 
 /**
@@ -44,6 +45,15 @@ final class ModelOptions {
         return model;
     }
 
+    /**
+     * Returns the directory of the tokenizer's files, where its {@code tokenizer_config.json} and
+     * chat template are: that of {@code --tokenizer}, else the model's.
+     */
+    Path tokenizerDirectory() {
+        Path path = tokenizer != null ? tokenizer : model;
+        return Files.isDirectory(path) ? path : path.toAbsolutePath().getParent();
+    }
+
     /** Returns {@code --tokenizer} as given, or {@code null}. */
     Path tokenizer() {
         return tokenizer;
@@ -56,7 +66,9 @@ final class ModelOptions {
      * @throws IOException if there is none (the message names the path and the files looked for)
      */
     LlamaTokenizer openTokenizer() throws IOException {
-        return tokenizer != null ? LlamaTokenizer.load(tokenizer) : LlamaTokenizer.findNextTo(model);
+        return tokenizer != null
+                ? LlamaTokenizer.load(tokenizer)
+                : LlamaTokenizer.findNextTo(model);
     }
 
     /**

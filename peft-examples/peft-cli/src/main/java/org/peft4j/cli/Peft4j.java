@@ -15,6 +15,7 @@ import picocli.CommandLine.Command;
             TemplateCommand.class,
             MergeCommand.class,
             EvalCommand.class,
+            InitCommand.class,
             StoriesCommand.class,
             BenchCommand.class,
             QuickstartCommand.class

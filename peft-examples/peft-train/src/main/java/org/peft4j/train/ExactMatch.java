@@ -48,6 +48,12 @@ public final class ExactMatch {
             List<int[]> prompts = new ArrayList<>();
             int longest = 0;
             for (Example example : batch) {
+                if (example.isConversation()) {
+                    throw new IllegalArgumentException(
+                            (example.origin() == null ? "" : example.origin() + ": ")
+                                    + "exact match compares a src/tgt example's answer; a"
+                                    + " conversation has none to compare");
+                }
                 prompts.add(tokenizer.encodeStart(example.sources().get(0)));
                 longest =
                         Math.max(

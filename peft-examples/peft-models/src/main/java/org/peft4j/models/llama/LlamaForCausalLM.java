@@ -118,8 +118,28 @@ public final class LlamaForCausalLM extends ReplaceableBlock implements CausalLa
      * @return the initialised model
      */
     public static LlamaForCausalLM random(LlamaConfig config, NDManager manager, long seed) {
+        return random(config, manager, seed, 0.02);
+    }
+
+    /**
+     * Creates a model with random weights: {@code N(0, std)} for matrices and embeddings (Hugging
+     * Face draws them from {@code N(0, initializer_range)}), ones for norms, zeros for biases.
+     *
+     * @param config the architecture
+     * @param manager the manager that owns the weights
+     * @param seed the engine's random seed
+     * @param std the standard deviation, &gt; 0
+     * @return the initialised model
+     * @throws IllegalArgumentException if {@code std} is not positive
+     */
+    public static LlamaForCausalLM random(
+            LlamaConfig config, NDManager manager, long seed, double std) {
+        if (!(std > 0)) {
+            throw new IllegalArgumentException("the standard deviation must be > 0, got " + std);
+        }
         Engine.getInstance().setRandomSeed((int) seed);
         LlamaForCausalLM llama = new LlamaForCausalLM(config);
+        llama.setInitializer(new NormalInitializer((float) std), Parameter.Type.WEIGHT);
         llama.initialize(manager, DataType.FLOAT32, new Shape(1, 1));
         return llama;
     }

@@ -1,6 +1,8 @@
 package org.peft4j.models.tokenizer;
 
+import ai.djl.huggingface.tokenizers.Encoding;
 import ai.djl.huggingface.tokenizers.HuggingFaceTokenizer;
+import ai.djl.huggingface.tokenizers.jni.CharSpan;
 
 import org.peft4j.core.config.JsonConfigReader;
 
@@ -170,6 +172,41 @@ public final class HuggingFaceLlamaTokenizer implements LlamaTokenizer {
             tokens[tokens.length - 1] = special.getAppendedEosId();
         }
         return tokens;
+    }
+
+    /**
+     * {@inheritDoc}
+     *
+     * <p>The native tokenizer counts offsets in Unicode code points; they are turned into the Java
+     * string's UTF-16 indices here, so that a character outside the Basic Multilingual Plane
+     * (an emoji) does not shift every later span.
+     */
+    @Override
+    public TokenSpans encodeWithSpans(String text) {
+        Encoding encoding = tokenizer.encode(text, false, false);
+        long[] ids = encoding.getIds();
+        CharSpan[] spans = encoding.getCharTokenSpans();
+        int[] utf16 = new int[text.codePointCount(0, text.length()) + 1];
+        for (int cp = 0, index = 0; cp < utf16.length; cp++) {
+            utf16[cp] = index;
+            if (index < text.length()) {
+                index += Character.charCount(text.codePointAt(index));
+            }
+        }
+        int[] tokens = new int[ids.length];
+        int[] starts = new int[ids.length];
+        int[] ends = new int[ids.length];
+        for (int i = 0; i < ids.length; i++) {
+            tokens[i] = Math.toIntExact(ids[i]);
+            if (spans[i] != null) {
+                starts[i] = utf16[spans[i].getStart()];
+                ends[i] = utf16[spans[i].getEnd()];
+            } else { // nothing of the text: an empty span where the previous token ended
+                starts[i] = i == 0 ? 0 : ends[i - 1];
+                ends[i] = starts[i];
+            }
+        }
+        return new TokenSpans(tokens, starts, ends);
     }
 
     /**

@@ -26,6 +26,24 @@ public interface LlamaTokenizer extends AutoCloseable {
     int[] encode(String text, boolean addBos, boolean addEos);
 
     /**
+     * Encodes text as it is, without BOS or EOS, and says which characters each token covers: what
+     * a chat template's rendered text needs, whose special tokens are in the text itself and whose
+     * assistant turns are found by character position.
+     *
+     * @param text any text; special tokens written in it (such as {@code <|im_start|>}) are read as
+     *     those tokens
+     * @return the tokens and their character spans
+     * @throws UnsupportedOperationException if the tokenizer cannot tell spans (llama2.c's
+     *     {@code tokenizer.bin}); the message says to use a {@code tokenizer.json}
+     */
+    default TokenSpans encodeWithSpans(String text) {
+        throw new UnsupportedOperationException(
+                getClass().getSimpleName()
+                        + " cannot tell which characters each token covers; chat templates and"
+                        + " conversation data need a Hugging Face tokenizer.json");
+    }
+
+    /**
      * Encodes a prompt to generate from: BOS first only where the tokenizer adds one ({@link
      * SpecialTokens#isAddBos()}: Llama yes, Qwen no), and never an EOS.
      *

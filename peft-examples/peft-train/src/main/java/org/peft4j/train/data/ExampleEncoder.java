@@ -41,6 +41,12 @@ import java.util.Optional;
  * #encodeAll} counts and logs the examples cut or dropped, so that no example is shortened
  * silently.
  *
+ * <p>A conversation ({@link Example#isConversation()}) is rendered by the chat template given to
+ * {@link Builder#optChatTemplate} and learned on its assistant turns (on every token with {@link
+ * Builder#optTrainOnAll}); see {@link ConversationEncoder}. When it is overlong it is cut on the
+ * right to the max length, or dropped; one with nothing left to learn (no assistant turn, or none
+ * within the max length) is skipped and counted.
+ *
  * <pre>{@code
  * ExampleEncoder encoder = ExampleEncoder.builder(tokenizer)
  *         .fromModel(llama)          // maxLength may not exceed the model's context
@@ -65,6 +71,7 @@ public final class ExampleEncoder {
     private final int srcLength;
     private final int maxLength;
     private final Overlong overlong;
+    private final ConversationEncoder conversations;
 
     /**
      * Creates an encoder that truncates, for a model whose context is at least {@code maxLength};
@@ -84,6 +91,10 @@ public final class ExampleEncoder {
         this.srcLength = b.srcLength;
         this.maxLength = b.maxLength;
         this.overlong = b.overlong;
+        this.conversations =
+                b.template == null
+                        ? null
+                        : new ConversationEncoder(b.tokenizer, b.template, b.trainOnAll);
     }
 
     /**
@@ -150,6 +161,10 @@ public final class ExampleEncoder {
      */
     public Optional<TokenizedExample> encode(Example example) {
         Encoding encoding = encoding(example);
+        if (encoding.example().countTargets() == 0) {
+            logger.warn("{}nothing to learn within the max length: skipped", where(example));
+            return Optional.empty();
+        }
         if (!encoding.overlong()) {
             return Optional.of(encoding.example());
         }
@@ -178,9 +193,16 @@ public final class ExampleEncoder {
      * @param dropped how many overlong examples were left out
      * @param sourcesCut how many examples that fit lost the start of a source longer than {@code
      *     srcLength} (the seed's source length, which applies to fitting examples too)
+     * @param skipped how many conversations had nothing to learn (no assistant turn, or none
+     *     within the max length) and were left out
      */
     public record Encoded(
-            List<TokenizedExample> examples, int read, int truncated, int dropped, int sourcesCut) {
+            List<TokenizedExample> examples,
+            int read,
+            int truncated,
+            int dropped,
+            int sourcesCut,
+            int skipped) {
 
         /**
          * Copies the list.
@@ -190,6 +212,7 @@ public final class ExampleEncoder {
          * @param truncated the overlong examples cut
          * @param dropped the overlong examples left out
          * @param sourcesCut the fitting examples whose source was cut
+         * @param skipped the conversations with nothing to learn
          */
         public Encoded {
             examples = List.copyOf(examples);
@@ -209,9 +232,12 @@ public final class ExampleEncoder {
         int truncated = 0;
         int dropped = 0;
         int sourcesCut = 0;
+        int skipped = 0;
         for (Example example : examples) {
             Encoding encoding = encoding(example);
-            if (!encoding.overlong()) {
+            if (encoding.example().countTargets() == 0) {
+                skipped++;
+            } else if (!encoding.overlong()) {
                 sourcesCut += encoding.sourceCut() ? 1 : 0;
                 out.add(encoding.example());
             } else if (overlong == Overlong.DROP) {
@@ -240,7 +266,16 @@ public final class ExampleEncoder {
                     read,
                     srcLength);
         }
-        return new Encoded(out, read, truncated, dropped, sourcesCut);
+        if (skipped > 0) {
+            logger.warn(
+                    "{}: {} of {} conversations have no assistant turn within the max length of {}"
+                            + " tokens, so nothing to learn, and were skipped",
+                    source,
+                    skipped,
+                    read,
+                    maxLength);
+        }
+        return new Encoded(out, read, truncated, dropped, sourcesCut, skipped);
     }
 
     /**
@@ -251,6 +286,9 @@ public final class ExampleEncoder {
             TokenizedExample example, int length, boolean overlong, boolean sourceCut) {}
 
     private Encoding encoding(Example example) {
+        if (example.isConversation()) {
+            return conversation(example);
+        }
         int rounds = example.sources().size();
         int length = 0;
         if (rounds > 1) {
@@ -274,6 +312,32 @@ public final class ExampleEncoder {
         boolean fits = length <= maxLength; // a conversation that gets here never fits
         return new Encoding(
                 oneRound(source, target), length, !fits, fits && source.length > srcLength);
+    }
+
+    /** A conversation, whole when it fits, else cut on the right to the max length. */
+    private Encoding conversation(Example example) {
+        if (conversations == null) {
+            throw new IllegalArgumentException(
+                    where(example)
+                            + "holds a conversation, but the encoder has no chat template: load"
+                            + " it with ChatTemplate.fromPretrained(modelDir) (the model's"
+                            + " tokenizer_config.json chat_template or chat_template.jinja) and"
+                            + " pass it to optChatTemplate");
+        }
+        TokenizedExample whole = conversations.encode(example);
+        int length = whole.inputIds().length;
+        if (length <= maxLength) {
+            return new Encoding(whole, length, false, false);
+        }
+        TokenizedExample cut =
+                new TokenizedExample(
+                        Arrays.copyOf(whole.inputIds(), maxLength),
+                        Arrays.copyOf(whole.labels(), maxLength));
+        return new Encoding(cut, length, true, false);
+    }
+
+    private static String where(Example example) {
+        return example.origin() == null ? "" : example.origin() + ": ";
     }
 
     private TokenizedExample oneRound(int[] source, int[] target) {
@@ -342,6 +406,8 @@ public final class ExampleEncoder {
         private Integer givenMaxLength;
         private Integer givenSrcLength;
         private Overlong overlong = Overlong.TRUNCATE;
+        private ChatRenderer template;
+        private boolean trainOnAll;
         private int maxLength;
         private int srcLength;
 
@@ -404,6 +470,29 @@ public final class ExampleEncoder {
          */
         public Builder optOverlong(Overlong overlong) {
             this.overlong = Objects.requireNonNull(overlong, "overlong");
+            return this;
+        }
+
+        /**
+         * Sets the chat template that renders conversation examples.
+         *
+         * @param template {@code ChatTemplate.fromPretrained(modelDir)::render}, or any renderer
+         *     of the same contract; default none (a conversation is then an error)
+         * @return this builder
+         */
+        public Builder optChatTemplate(ChatRenderer template) {
+            this.template = template;
+            return this;
+        }
+
+        /**
+         * Sets whether a conversation's loss covers every token rather than its assistant turns.
+         *
+         * @param trainOnAll true to learn the system and user turns too; default false
+         * @return this builder
+         */
+        public Builder optTrainOnAll(boolean trainOnAll) {
+            this.trainOnAll = trainOnAll;
             return this;
         }
 

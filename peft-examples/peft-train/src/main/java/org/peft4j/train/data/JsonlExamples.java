@@ -30,7 +30,12 @@ import java.util.Locale;
  *   <li>the seed's {@code {"src": ..., "tgt": ...}}, each a string, or lists of the same length for
  *       several rounds;
  *   <li>Alpaca's {@code {"instruction": ..., "input": ..., "output": ...}}: the source is the
- *       instruction, followed by a blank line and the input when the input is not empty.
+ *       instruction, followed by a blank line and the input when the input is not empty;
+ *   <li>a conversation: {@code {"messages": [{"role": ..., "content": ...}, ...]}} with roles
+ *       {@code system}, {@code user} and {@code assistant}, or ShareGPT's {@code
+ *       {"conversations": [{"from": ..., "value": ...}, ...]}} with {@code system}, {@code human}
+ *       and {@code gpt}; rendered later by the model's chat template ({@link
+ *       ConversationEncoder}). An unknown role fails with the file, line and message index.
  * </ul>
  *
  * <p>The file is UTF-8, lines end with {@code \n} or {@code \r\n}. Blank lines are skipped. A
@@ -72,7 +77,7 @@ public final class JsonlExamples {
                 try {
                     String text = decode(utf8, line, offset);
                     if (!text.isBlank()) {
-                        examples.add(parse(text));
+                        examples.add(parse(text, file + ":" + number));
                     }
                 } catch (IllegalArgumentException e) {
                     String where = file + ":" + number + ": " + e.getMessage();
@@ -98,8 +103,9 @@ public final class JsonlExamples {
                             + number
                             + " lines, "
                             + skipped
-                            + " malformed); expected JSON Lines with {\"src\", \"tgt\"} or"
-                            + " {\"instruction\", \"input\", \"output\"}");
+                            + " malformed); expected JSON Lines with {\"messages\"},"
+                            + " {\"conversations\"}, {\"src\", \"tgt\"} or {\"instruction\","
+                            + " \"input\", \"output\"}");
         }
         return examples;
     }
@@ -182,6 +188,19 @@ public final class JsonlExamples {
      * @throws IllegalArgumentException saying what is wrong with the line
      */
     public static Example parse(String line) {
+        return parse(line, null);
+    }
+
+    /**
+     * Parses one line that comes from a known place.
+     *
+     * @param line a JSON object
+     * @param origin where it comes from ({@code file:line}), kept with a conversation for the
+     *     messages of its rendering, or {@code null}
+     * @return the example
+     * @throws IllegalArgumentException saying what is wrong with the line
+     */
+    public static Example parse(String line, String origin) {
         JsonNode node;
         try {
             node = JSON.readTree(line);
@@ -190,6 +209,9 @@ public final class JsonlExamples {
         }
         if (node == null || !node.isObject()) {
             throw new IllegalArgumentException("expected a JSON object");
+        }
+        if (ConversationFields.holdsOne(node)) {
+            return Example.conversation(ConversationFields.read(node), origin);
         }
         if (node.has("src") || node.has("tgt")) {
             return new Example(texts(node, "src"), texts(node, "tgt"));
@@ -201,7 +223,8 @@ public final class JsonlExamples {
             return Example.of(source, text(node, "output"));
         }
         throw new IllegalArgumentException(
-                "has neither \"src\"/\"tgt\" nor \"instruction\"/\"output\" fields");
+                "has none of the fields \"messages\", \"conversations\", \"src\"/\"tgt\" and"
+                        + " \"instruction\"/\"output\"");
     }
 
     private static List<String> texts(JsonNode node, String key) {
