@@ -1,0 +1,207 @@
+package org.peft4j.core.io.paddle;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+
+import org.peft4j.core.io.NativeArrays;
+import org.peft4j.core.io.SafetensorsReader;
+import org.peft4j.core.io.TensorDType;
+import org.peft4j.core.io.TensorInfo;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * The files PaddleNLP saves a state dict to, read into arrays under Paddle's own names and in
+ * Paddle's layout (a {@code Linear} weight is {@code [in, out]}): {@code paddle.save}'s {@code
+ * .pdparams} pickles (see {@link PickleStateReader}), their tensor-parallel variants {@code
+ * NAME.tpRR.pdparams}, and the unified checkpoint's safetensors ({@code safetensors.numpy}'s
+ * files, with {@code NAME.safetensors.index.json} mapping each key to its file).
+ *
+ * <p>bfloat16 is stored as {@code uint16} in both (numpy has no bfloat16) and is read as float32
+ * ({@code bits << 16}); no bfloat16 array is created.
+ */
+public final class PaddleStateFiles {
+
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    private PaddleStateFiles() {}
+
+    /**
+     * Names the file of one rank, as PaddleNLP's {@code _add_variant(name, "tpRR")} does.
+     *
+     * @param file the merged file's name, such as {@code lora_model_state.pdparams}
+     * @param rank the rank, from 0
+     * @return for example {@code lora_model_state.tp01.pdparams}
+     */
+    public static String shardName(String file, int rank) {
+        int dot = file.lastIndexOf('.');
+        return file.substring(0, dot) + String.format(".tp%02d", rank) + file.substring(dot);
+    }
+
+    /**
+     * Returns how many rank files of a name a directory holds, counting {@code tp00}, {@code tp01},
+     * ... up to the first one missing.
+     *
+     * @param dir the directory
+     * @param file the merged file's name
+     * @return 0 when there is no {@code tp00} file
+     */
+    public static int countShards(Path dir, String file) {
+        int n = 0;
+        while (Files.isRegularFile(dir.resolve(shardName(file, n)))) {
+            n++;
+        }
+        return n;
+    }
+
+    /**
+     * Reads one state file.
+     *
+     * @param file a {@code .pdparams} or {@code .safetensors} file
+     * @param manager the manager that owns the arrays
+     * @return the arrays by Paddle name, in file order; float32, float16 or float64
+     * @throws IOException if the file is missing, truncated, malformed or refused; the message
+     *     names it
+     */
+    public static Map<String, NDArray> read(Path file, NDManager manager) throws IOException {
+        Map<String, NDArray> out = new LinkedHashMap<>();
+        try {
+            if (file.getFileName().toString().endsWith(".safetensors")) {
+                readSafetensors(file, manager, out);
+            } else {
+                for (Map.Entry<String, NumpyArray> e : PickleStateReader.read(file).entrySet()) {
+                    out.put(e.getKey(), convert(file, e.getKey(), e.getValue(), manager));
+                }
+            }
+        } catch (IOException | RuntimeException e) {
+            out.values().forEach(NDArray::close);
+            throw e;
+        }
+        return out;
+    }
+
+    /**
+     * Reads the unified checkpoint's safetensors: the files its index names, else the single file.
+     *
+     * @param dir the directory
+     * @param file the single file's name, such as {@code peft_model.safetensors}; the index is
+     *     {@code file + ".index.json"}
+     * @param manager the manager that owns the arrays
+     * @return the arrays by Paddle name
+     * @throws NoSuchFileException if neither the index nor the file, or a file the index names, is
+     *     there
+     * @throws IOException if a file cannot be read; the message names it
+     */
+    public static Map<String, NDArray> readSafetensorsSet(Path dir, String file, NDManager manager)
+            throws IOException {
+        Path index = dir.resolve(file + ".index.json");
+        if (!Files.isRegularFile(index)) {
+            return read(dir.resolve(file), manager);
+        }
+        JsonNode map = JSON.readTree(index.toFile()).get("weight_map");
+        if (map == null || !map.isObject()) {
+            throw new IOException(index + ": has no \"weight_map\" object (key -> file)");
+        }
+        Set<String> files = new LinkedHashSet<>();
+        for (Iterator<JsonNode> it = map.elements(); it.hasNext(); ) {
+            files.add(it.next().asText());
+        }
+        Map<String, NDArray> out = new LinkedHashMap<>();
+        try {
+            for (String name : files) {
+                Path part = dir.resolve(name);
+                if (!part.normalize().startsWith(dir.normalize())) {
+                    throw new IOException(index + ": names a file outside its directory: " + name);
+                }
+                if (!Files.isRegularFile(part)) {
+                    throw new NoSuchFileException(
+                            part.toString(), null, "missing; " + index + " lists it");
+                }
+                out.putAll(read(part, manager));
+            }
+        } catch (IOException | RuntimeException e) {
+            out.values().forEach(NDArray::close);
+            throw e;
+        }
+        return out;
+    }
+
+    /**
+     * Joins the parts of a tensor that tensor-parallel ranks hold.
+     *
+     * @param parts the ranks' parts in rank order, all of one shape but along {@code axis}
+     * @param axis the axis the tensor was split along
+     * @return a new array holding the parts one after the other along {@code axis}
+     */
+    public static NDArray concat(List<NDArray> parts, int axis) {
+        return ai.djl.ndarray.NDArrays.concat(new ai.djl.ndarray.NDList(parts), axis);
+    }
+
+    private static void readSafetensors(Path file, NDManager manager, Map<String, NDArray> out)
+            throws IOException {
+        try (SafetensorsReader reader = SafetensorsReader.open(file)) {
+            for (Map.Entry<String, TensorInfo> e : reader.getTensors().entrySet()) {
+                NDArray array = reader.read(e.getKey(), manager);
+                if (e.getValue().dtype() == TensorDType.U16) {
+                    NDArray widened = bf16Bits(array);
+                    array.close();
+                    array = widened;
+                }
+                out.put(e.getKey(), array);
+            }
+        }
+    }
+
+    /** Turns int32 arrays holding bfloat16 bits into float32. */
+    private static NDArray bf16Bits(NDArray bits) throws IOException {
+        int[] values = bits.toIntArray();
+        return NativeArrays.create(
+                bits.getManager(),
+                bits.getShape(),
+                DataType.FLOAT32,
+                target -> {
+                    for (int v : values) {
+                        target.putInt(v << 16);
+                    }
+                });
+    }
+
+    private static NDArray convert(Path file, String key, NumpyArray array, NDManager manager)
+            throws IOException {
+        try {
+            return array.toNDArray(manager);
+        } catch (IllegalArgumentException e) {
+            throw new PickleFormatException(file, "entry " + key + ": " + e.getMessage());
+        }
+    }
+
+    /**
+     * Lists the files of a directory, for messages.
+     *
+     * @param dir a directory
+     * @return its file names, sorted
+     * @throws IOException if it cannot be listed
+     */
+    public static List<String> list(Path dir) throws IOException {
+        List<String> names = new ArrayList<>();
+        try (java.util.stream.Stream<Path> files = Files.list(dir)) {
+            files.forEach(p -> names.add(p.getFileName().toString()));
+        }
+        names.sort(null);
+        return names;
+    }
+}
