@@ -13,6 +13,7 @@ import picocli.CommandLine.Command;
             FinetuneCommand.class,
             GenerateCommand.class,
             MergeCommand.class,
+            ConvertCommand.class,
             EvalCommand.class,
             StoriesCommand.class,
             BenchCommand.class,
