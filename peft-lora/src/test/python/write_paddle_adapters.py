@@ -201,6 +201,62 @@ def main():
     safetensors(os.path.join(path, weights),
                 OrderedDict((k, ("U16", v)) for k, v in bits.items()), {"format": "np"})
 
+    write_prefixes()
+
+
+# Prefix tuning (paddlenlp/peft/prefix/prefix_model.py, prefix_config.py): the encoder is
+# nn.Sequential(Embedding, Dropout) or, with prefix_projection, nn.Sequential(Embedding(P, H d),
+# Linear(H d, proj), Tanh, Linear(proj, 2 L H d), Dropout), H = multi_query_group_num (the kv
+# heads); save_pretrained pickles prefix_encoder.state_dict(): "0.weight", "1.weight", "1.bias",
+# "3.weight", "3.bias". llama_postprocess_past_key_value reads the output [P, 2L, H, d] as all
+# layers' keys, then all layers' values; Hugging Face alternates key and value per layer.
+PREFIX_TOKENS, PROJ = 4, 8
+
+
+def prefix_config(projection, degree=-1):
+    return json.dumps({
+        "dtype": "float32", "hidden_size": HIDDEN, "multi_query_group_num": KV,
+        "num_attention_heads": HEADS, "num_hidden_layers": LAYERS,
+        "num_prefix_tokens": PREFIX_TOKENS, "prefix_dropout": 0.0,
+        "prefix_projection": projection, "prefix_projection_hidden_size": PROJ if projection else None,
+        "tensor_parallel_degree": degree}, indent=2, sort_keys=True)
+
+
+def hf_prompt(paddle_prefix):
+    """[P, 2 (k, v), L, H d] -> [P, L, 2, H d]: Hugging Face's prompt_embeddings."""
+    p = paddle_prefix.reshape(PREFIX_TOKENS, 2, LAYERS, -1).transpose(0, 2, 1, 3)
+    return np.ascontiguousarray(p.reshape(PREFIX_TOKENS, -1)).astype(np.float32)
+
+
+def write_prefixes():
+    rng = np.random.default_rng(61)
+    width = 2 * LAYERS * KV * HEAD_DIM
+    table = rng.standard_normal((PREFIX_TOKENS, width)).astype(np.float32)
+    path = write_dir("prefix", {"prefix_config.json": prefix_config(False)})
+    paddle_save(OrderedDict([("0.weight", table)]), os.path.join(path, "prefix_model_state.pdparams"))
+    path = write_dir("prefix_tp2", {"prefix_config.json": prefix_config(False, degree=2)})
+    for rank, part in enumerate(np.split(table, 2, axis=0)):  # VocabParallelEmbedding: rows
+        paddle_save(OrderedDict([("0.weight", np.ascontiguousarray(part))]),
+                    os.path.join(path, "prefix_model_state.tp%02d.pdparams" % rank))
+    path = write_dir("prefix_hf", {"prefix_config.json": prefix_config(False)})
+    safetensors(os.path.join(path, "adapter_model.safetensors"),
+                {"prompt_embeddings": ("F32", hf_prompt(table))}, {"format": "pt"})
+
+    state = OrderedDict([
+        ("0.weight", rng.standard_normal((PREFIX_TOKENS, KV * HEAD_DIM)).astype(np.float32)),
+        ("1.weight", (rng.standard_normal((KV * HEAD_DIM, PROJ)) * 0.3).astype(np.float32)),
+        ("1.bias", (rng.standard_normal(PROJ) * 0.1).astype(np.float32)),
+        ("3.weight", (rng.standard_normal((PROJ, width)) * 0.3).astype(np.float32)),
+        ("3.bias", (rng.standard_normal(width) * 0.1).astype(np.float32)),
+    ])
+    path = write_dir("prefix_projection", {"prefix_config.json": prefix_config(True)})
+    paddle_save(state, os.path.join(path, "prefix_model_state.pdparams"))
+    w = {k: v.astype(np.float64) for k, v in state.items()}
+    out = np.tanh(w["0.weight"] @ w["1.weight"] + w["1.bias"]) @ w["3.weight"] + w["3.bias"]
+    path = write_dir("prefix_projection_hf", {"prefix_config.json": prefix_config(False)})
+    safetensors(os.path.join(path, "adapter_model.safetensors"),
+                {"prompt_embeddings": ("F32", hf_prompt(out))}, {"format": "pt"})
+
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ import org.peft4j.core.PeftModel;
 import org.peft4j.core.config.ConfigPair;
 import org.peft4j.core.config.JsonConfigReader;
 import org.peft4j.core.io.NativeArrays;
+import org.peft4j.core.io.paddle.StagedWeights;
 import org.peft4j.core.parallel.ShardedCheckpoint;
 import org.peft4j.core.parallel.Sharding;
 import org.peft4j.core.parallel.Shardings;
@@ -161,7 +162,7 @@ final class LoRACheckpoint {
             NDManager owner = state.values().iterator().next().getArray().getManager();
             // PaddleNLP's files are read through their Hugging Face form, checked as HF's are
             try (NDManager scratch = owner.newSubManager();
-                    PaddleLoRAFiles.Staged weights =
+                    StagedWeights weights =
                             PaddleLoRAFiles.stage(dir, config.getTensorParallelDegree(), scratch)) {
                 Map<String, NDArray> loaded =
                         ShardedCheckpoint.load(

@@ -3,6 +3,7 @@ package org.peft4j.cli;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.peft4j.core.testing.ArrayAssertions.assertAllClose;
 import static org.peft4j.core.testing.ArrayAssertions.assertSameBits;
 
 import ai.djl.ndarray.NDManager;
@@ -17,6 +18,7 @@ import org.peft4j.models.llama.LlamaConfig;
 import org.peft4j.models.llama.LlamaForCausalLM;
 import org.peft4j.models.llama.LlamaRounding;
 import org.peft4j.models.llama.weights.LlamaCheckpoints;
+import org.peft4j.prefix.PrefixModelForCausalLM;
 
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -28,8 +30,8 @@ import java.util.Map;
  * PaddleNLP's adapters load and convert as the Hugging Face adapter they are. The adapters are
  * peft-lora's test files ({@code src/test/python/write_paddle_adapters.py}: one adapter as
  * PaddleNLP saves it whole, in two rank files, in bfloat16, in the unified checkpoint's
- * safetensors and under pickle protocol 2, and as Hugging Face PEFT saves it) for the tiny Llama
- * below. Same weights through the same layers give the same logits bit for bit.
+ * safetensors and under pickle protocol 2, and as Hugging Face PEFT saves it; prefixes likewise)
+ * for the tiny Llama below. Same weights through the same layers give the same logits bit for bit.
  */
 class PaddleAdapterCommandTest {
 
@@ -85,6 +87,39 @@ class PaddleAdapterCommandTest {
                         form + ": the same weights through the same layers");
             }
         }
+    }
+
+    @Test
+    void paddlePrefixesGiveTheHuggingFacePrefix() throws IOException {
+        try (NDManager manager = NDManager.newBaseManager()) {
+            // no projection: the table reordered (keys then values -> per layer), exact
+            float[] expected = prefixLogits("prefix_hf", manager);
+            assertSameBits(expected, prefixLogits("prefix", manager), "prefix: a permutation");
+            assertSameBits(expected, prefixLogits("prefix_tp2", manager), "rows joined");
+            // projection: tanh(E W1 + b1) W3 + b3 in float32 against numpy's float64; 8 and 16
+            // terms of O(1) products, so each value within 1e-5 (u = 6e-8)
+            PrefixModelForCausalLM projected =
+                    PrefixModelForCausalLM.fromPretrained(
+                            LlamaForCausalLM.fromPretrained(model, manager),
+                            ADAPTERS.resolve("prefix_projection"));
+            PrefixModelForCausalLM reference =
+                    PrefixModelForCausalLM.fromPretrained(
+                            LlamaForCausalLM.fromPretrained(model, manager),
+                            ADAPTERS.resolve("prefix_projection_hf"));
+            assertAllClose(
+                    reference.getPrefixEncoder().getEmbedding().getArray(),
+                    projected.getPrefixEncoder().getEmbedding().getArray(),
+                    1e-5,
+                    1e-5,
+                    "the projection's output as the prefix");
+        }
+    }
+
+    private static float[] prefixLogits(String form, NDManager manager) throws IOException {
+        PrefixModelForCausalLM prefix =
+                PrefixModelForCausalLM.fromPretrained(
+                        LlamaForCausalLM.fromPretrained(model, manager), ADAPTERS.resolve(form));
+        return LlamaRounding.logits(prefix, TOKENS, manager);
     }
 
     @Test

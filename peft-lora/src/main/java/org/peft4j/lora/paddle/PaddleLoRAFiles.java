@@ -2,23 +2,18 @@ package org.peft4j.lora.paddle;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
-import ai.djl.ndarray.types.Shape;
 
 import org.peft4j.core.PeftModel;
-import org.peft4j.core.io.SafetensorsWriter;
 import org.peft4j.core.io.paddle.PaddleStateFiles;
+import org.peft4j.core.io.paddle.StagedWeights;
 import org.peft4j.core.parallel.ShardedCheckpoint;
 
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
-import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.LinkedHashMap;
-import java.util.List;
 import java.util.Map;
-import java.util.stream.Stream;
 
 /**
  * The weights of a LoRA adapter that PaddleNLP saved, read as Hugging Face's: {@code
@@ -97,19 +92,13 @@ public final class PaddleLoRAFiles {
      * @return the directory to read the weights from
      * @throws IOException as {@link #readAsHuggingFace}
      */
-    public static Staged stage(Path dir, int degree, NDManager manager) throws IOException {
+    public static StagedWeights stage(Path dir, int degree, NDManager manager)
+            throws IOException {
         if (!isPaddleAdapter(dir)) {
-            return new Staged(dir, false);
+            return StagedWeights.asIs(dir);
         }
-        Path temp = Files.createTempDirectory("peft4j-paddle-");
-        Staged staged = new Staged(temp, true);
         try (NDManager scratch = manager.newSubManager()) {
-            SafetensorsWriter.write(
-                    temp.resolve(PeftModel.WEIGHTS_FILE), readAsHuggingFace(dir, degree, scratch));
-            return staged;
-        } catch (IOException | RuntimeException e) {
-            staged.close();
-            throw e;
+            return StagedWeights.holding(readAsHuggingFace(dir, degree, scratch));
         }
     }
 
@@ -131,94 +120,7 @@ public final class PaddleLoRAFiles {
                     "missing; the directory holds " + PaddleStateFiles.list(dir));
         }
         int ranks = degree > 1 ? degree : present;
-        List<Map<String, NDArray>> shards = new ArrayList<>();
-        for (int rank = 0; rank < ranks; rank++) {
-            Path shard = dir.resolve(PaddleStateFiles.shardName(WEIGHTS_FILE, rank));
-            if (!Files.isRegularFile(shard)) {
-                throw new NoSuchFileException(
-                        shard.toString(),
-                        null,
-                        "missing: the adapter was saved by "
-                                + ranks
-                                + " ranks (tensor_parallel_degree in lora_config.json), one file"
-                                + " each; copy every rank's file");
-            }
-            shards.add(PaddleStateFiles.read(shard, manager));
-        }
-        return join(dir, shards);
-    }
-
-    /** Joins rank files as PaddleNLP's merge does: split keys concatenated, others rank 0's. */
-    private static Map<String, NDArray> join(Path dir, List<Map<String, NDArray>> shards) {
-        Map<String, NDArray> first = shards.get(0);
-        Map<String, NDArray> out = new LinkedHashMap<>();
-        for (Map.Entry<String, NDArray> e : first.entrySet()) {
-            String key = e.getKey();
-            int axis = PaddleLoRAKeys.splitAxis(key);
-            List<NDArray> parts = new ArrayList<>();
-            for (int rank = 0; rank < shards.size(); rank++) {
-                NDArray part = shards.get(rank).get(key);
-                Shape shape = e.getValue().getShape();
-                if (part == null || !part.getShape().equals(shape)) {
-                    throw new IllegalArgumentException(
-                        dir.resolve(PaddleStateFiles.shardName(WEIGHTS_FILE, rank))
-                                + ": key "
-                                + key
-                                + (part == null ? " is missing" : " has shape " + part.getShape())
-                                + " where rank 0's file has "
-                                + shape
-                                + "; the rank files are of different saves");
-                }
-                parts.add(part);
-            }
-            out.put(key, axis < 0 ? e.getValue() : PaddleStateFiles.concat(parts, axis));
-        }
-        for (int rank = 1; rank < shards.size(); rank++) {
-            for (String key : shards.get(rank).keySet()) {
-                if (!first.containsKey(key)) {
-                    throw new IllegalArgumentException(
-                            dir.resolve(PaddleStateFiles.shardName(WEIGHTS_FILE, rank))
-                                    + ": key "
-                                    + key
-                                    + " is not in rank 0's file; the rank files are of different"
-                                    + " saves");
-                }
-            }
-        }
-        return out;
-    }
-
-    /** A directory holding Hugging Face weights, temporary when converted. */
-    public static final class Staged implements AutoCloseable {
-
-        private final Path dir;
-        private final boolean temporary;
-
-        Staged(Path dir, boolean temporary) {
-            this.dir = dir;
-            this.temporary = temporary;
-        }
-
-        /**
-         * Returns the directory that holds {@code adapter_model.safetensors}.
-         *
-         * @return the directory
-         */
-        public Path getDir() {
-            return dir;
-        }
-
-        /** Removes the directory when it is a temporary one. */
-        @Override
-        public void close() throws IOException {
-            if (!temporary) {
-                return;
-            }
-            try (Stream<Path> files = Files.walk(dir)) {
-                for (Path p : files.sorted(Comparator.reverseOrder()).toList()) {
-                    Files.deleteIfExists(p);
-                }
-            }
-        }
+        return PaddleStateFiles.readRanks(
+                dir, WEIGHTS_FILE, ranks, PaddleLoRAKeys::splitAxis, manager);
     }
 }

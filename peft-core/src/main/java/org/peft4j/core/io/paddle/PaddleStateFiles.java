@@ -1,6 +1,8 @@
 package org.peft4j.core.io.paddle;
 
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDArrays;
+import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 
@@ -23,6 +25,7 @@ import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.function.ToIntFunction;
 
 /**
  * The files PaddleNLP saves a state dict to, read into arrays under Paddle's own names and in
@@ -141,14 +144,72 @@ public final class PaddleStateFiles {
     }
 
     /**
-     * Joins the parts of a tensor that tensor-parallel ranks hold.
+     * Reads the state a file's rank files hold and joins it as PaddleNLP's merge ({@code
+     * split_or_merge_func(is_split=False)}) does: a split tensor's parts concatenated along its
+     * axis in rank order, a whole one taken from rank 0.
      *
-     * @param parts the ranks' parts in rank order, all of one shape but along {@code axis}
-     * @param axis the axis the tensor was split along
-     * @return a new array holding the parts one after the other along {@code axis}
+     * @param dir the directory
+     * @param file the merged file's name; the ranks' are {@link #shardName}
+     * @param ranks how many rank files there are
+     * @param axisOf the axis a key is split along, -1 for a key every rank holds whole
+     * @param manager the manager that owns the arrays
+     * @return the whole state, in rank 0's order
+     * @throws NoSuchFileException if a rank's file is missing
+     * @throws IOException if a file cannot be read
+     * @throws IllegalArgumentException if the rank files hold different keys or shapes
      */
-    public static NDArray concat(List<NDArray> parts, int axis) {
-        return ai.djl.ndarray.NDArrays.concat(new ai.djl.ndarray.NDList(parts), axis);
+    public static Map<String, NDArray> readRanks(
+            Path dir, String file, int ranks, ToIntFunction<String> axisOf, NDManager manager)
+            throws IOException {
+        List<Map<String, NDArray>> shards = new ArrayList<>();
+        for (int rank = 0; rank < ranks; rank++) {
+            Path shard = dir.resolve(shardName(file, rank));
+            if (!Files.isRegularFile(shard)) {
+                throw new NoSuchFileException(
+                        shard.toString(),
+                        null,
+                        "missing: the adapter was saved by "
+                                + ranks
+                                + " ranks (tensor_parallel_degree in its config), one file each;"
+                                + " copy every rank's file");
+            }
+            shards.add(read(shard, manager));
+        }
+        Map<String, NDArray> first = shards.get(0);
+        Map<String, NDArray> out = new LinkedHashMap<>();
+        for (Map.Entry<String, NDArray> e : first.entrySet()) {
+            String key = e.getKey();
+            List<NDArray> parts = new ArrayList<>();
+            for (int rank = 0; rank < ranks; rank++) {
+                NDArray part = shards.get(rank).get(key);
+                if (part == null || !part.getShape().equals(e.getValue().getShape())) {
+                    throw new IllegalArgumentException(
+                            dir.resolve(shardName(file, rank))
+                                    + ": key "
+                                    + key
+                                    + (part == null ? " is missing" : " has shape " + part.getShape())
+                                    + " where rank 0's file has "
+                                    + e.getValue().getShape()
+                                    + "; the rank files are of different saves");
+                }
+                parts.add(part);
+            }
+            int axis = axisOf.applyAsInt(key);
+            out.put(key, axis < 0 ? e.getValue() : NDArrays.concat(new NDList(parts), axis));
+        }
+        for (int rank = 1; rank < ranks; rank++) {
+            Set<String> extra = new LinkedHashSet<>(shards.get(rank).keySet());
+            extra.removeAll(first.keySet());
+            if (!extra.isEmpty()) {
+                throw new IllegalArgumentException(
+                        dir.resolve(shardName(file, rank))
+                                + ": keys "
+                                + extra
+                                + " are not in rank 0's file; the rank files are of different"
+                                + " saves");
+            }
+        }
+        return out;
     }
 
     private static void readSafetensors(Path file, NDManager manager, Map<String, NDArray> out)
