@@ -28,8 +28,8 @@ import java.util.concurrent.Callable;
         name = "convert",
         mixinStandardHelpOptions = true,
         description =
-                "Convert an adapter (e.g. PaddleNLP's lora_model_state.pdparams) to the Hugging Face"
-                        + " PEFT format.")
+                "Convert an adapter (e.g. PaddleNLP's lora_model_state.pdparams) to the"
+                        + " Hugging Face PEFT format.")
 public final class ConvertCommand implements Callable<Integer> {
 
     private static final Logger logger = LoggerFactory.getLogger(ConvertCommand.class);

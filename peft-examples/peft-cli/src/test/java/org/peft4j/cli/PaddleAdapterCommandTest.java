@@ -66,7 +66,8 @@ class PaddleAdapterCommandTest {
                             LlamaForCausalLM.fromPretrained(model, manager), TOKENS, manager);
             LoRAModel hf =
                     LoRAModel.fromPretrained(
-                            LlamaForCausalLM.fromPretrained(model, manager), ADAPTERS.resolve("hf"));
+                            LlamaForCausalLM.fromPretrained(model, manager),
+                            ADAPTERS.resolve("hf"));
             float[] expected = LlamaRounding.logits(hf, TOKENS, manager);
             assertFalse(java.util.Arrays.equals(base, expected), "the adapter changes the logits");
             for (String form : FORMS) {
@@ -78,8 +79,9 @@ class PaddleAdapterCommandTest {
                 for (Map.Entry<String, LoRALinear> e : hf.getLoRALayers().entrySet()) {
                     LoRALinear p = paddle.getLoRALayers().get(e.getKey());
                     String why = form + " " + e.getKey() + ": the same values, transposed";
-                    assertSameBits(e.getValue().getLoraA().getArray(), p.getLoraA().getArray(), why);
-                    assertSameBits(e.getValue().getLoraB().getArray(), p.getLoraB().getArray(), why);
+                    LoRALinear h = e.getValue();
+                    assertSameBits(h.getLoraA().getArray(), p.getLoraA().getArray(), why);
+                    assertSameBits(h.getLoraB().getArray(), p.getLoraB().getArray(), why);
                 }
                 assertSameBits(
                         expected,
@@ -122,18 +124,21 @@ class PaddleAdapterCommandTest {
         return LlamaRounding.logits(prefix, TOKENS, manager);
     }
 
+    private static String[] convert(Path adapter, Path out) {
+        return CliRunner.run(
+                "convert",
+                "--model",
+                model.toString(),
+                "--adapter",
+                adapter.toString(),
+                "--output",
+                out.toString());
+    }
+
     @Test
     void convertWritesTheHuggingFaceAdapter() throws IOException {
         Path out = shared.resolve("converted");
-        String[] result =
-                CliRunner.run(
-                        "convert",
-                        "--model",
-                        model.toString(),
-                        "--adapter",
-                        ADAPTERS.resolve("lora_tp2").toString(),
-                        "--output",
-                        out.toString());
+        String[] result = convert(ADAPTERS.resolve("lora_tp2"), out);
         assertEquals("0", result[0], result[2]);
         assertTrue(Files.isRegularFile(out.resolve("adapter_config.json")));
         try (NDManager manager = NDManager.newBaseManager();
@@ -151,15 +156,7 @@ class PaddleAdapterCommandTest {
             }
         }
         // a second conversion into the now non-empty directory is refused
-        String[] again =
-                CliRunner.run(
-                        "convert",
-                        "--model",
-                        model.toString(),
-                        "--adapter",
-                        ADAPTERS.resolve("lora").toString(),
-                        "--output",
-                        out.toString());
+        String[] again = convert(ADAPTERS.resolve("lora"), out);
         assertTrue(CliRunner.error(again).contains("--output"), again[2]);
     }
 
@@ -171,21 +168,14 @@ class PaddleAdapterCommandTest {
                 evil.resolve("lora_config.json"));
         // PROTO 4; GLOBAL 'os system'; MARK; BINUNICODE 'touch PWNED'; TUPLE; REDUCE; STOP
         byte[] head = {(byte) 0x80, 4, 'c'};
-        byte[] call = "os\nsystem\n(X\u000b\u0000\u0000\u0000touch PWNEDtR.".getBytes(
-                StandardCharsets.ISO_8859_1);
+        byte[] call =
+                "os\nsystem\n(X\u000b\u0000\u0000\u0000touch PWNEDtR."
+                        .getBytes(StandardCharsets.ISO_8859_1);
         byte[] bytes = new byte[head.length + call.length];
         System.arraycopy(head, 0, bytes, 0, head.length);
         System.arraycopy(call, 0, bytes, head.length, call.length);
         Path file = Files.write(evil.resolve("lora_model_state.pdparams"), bytes);
-        String[] result =
-                CliRunner.run(
-                        "convert",
-                        "--model",
-                        model.toString(),
-                        "--adapter",
-                        evil.toString(),
-                        "--output",
-                        shared.resolve("evil-out").toString());
+        String[] result = convert(evil, shared.resolve("evil-out"));
         String error = CliRunner.error(result);
         assertTrue(error.contains(file.toString()), error);
         assertTrue(error.contains("os.system"), error);

@@ -3,10 +3,8 @@ package org.peft4j.lora.paddle;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 
-import org.peft4j.core.PeftModel;
 import org.peft4j.core.io.paddle.PaddleStateFiles;
 import org.peft4j.core.io.paddle.StagedWeights;
-import org.peft4j.core.parallel.ShardedCheckpoint;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -42,9 +40,7 @@ public final class PaddleLoRAFiles {
      * @throws IOException if the directory cannot be listed
      */
     public static boolean isPaddleAdapter(Path dir) throws IOException {
-        if (!Files.isDirectory(dir)
-                || Files.isRegularFile(dir.resolve(PeftModel.WEIGHTS_FILE))
-                || !ShardedCheckpoint.shardDegrees(dir, PeftModel.WEIGHTS_FILE).isEmpty()) {
+        if (PaddleStateFiles.holdsHuggingFaceWeights(dir)) {
             return false;
         }
         return Files.isRegularFile(dir.resolve(WEIGHTS_FILE))
@@ -108,19 +104,7 @@ public final class PaddleLoRAFiles {
                 || Files.isRegularFile(dir.resolve(SAFE_WEIGHTS_FILE))) {
             return PaddleStateFiles.readSafetensorsSet(dir, SAFE_WEIGHTS_FILE, manager);
         }
-        int present = PaddleStateFiles.countShards(dir, WEIGHTS_FILE);
-        Path merged = dir.resolve(WEIGHTS_FILE);
-        if (present == 0 && Files.isRegularFile(merged)) {
-            return PaddleStateFiles.read(merged, manager);
-        }
-        if (present == 0) {
-            throw new NoSuchFileException(
-                    merged.toString(),
-                    null,
-                    "missing; the directory holds " + PaddleStateFiles.list(dir));
-        }
-        int ranks = degree > 1 ? degree : present;
-        return PaddleStateFiles.readRanks(
-                dir, WEIGHTS_FILE, ranks, PaddleLoRAKeys::splitAxis, manager);
+        return PaddleStateFiles.readWholeOrRanks(
+                dir, WEIGHTS_FILE, degree, PaddleLoRAKeys::splitAxis, manager);
     }
 }

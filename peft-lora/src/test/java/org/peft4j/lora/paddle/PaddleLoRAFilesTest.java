@@ -113,7 +113,9 @@ class PaddleLoRAFilesTest {
         IllegalArgumentException fused =
                 assertThrows(
                         IllegalArgumentException.class,
-                        () -> PaddleLoRAKeys.huggingFaceKey("llama.layers.0.self_attn.qkv_proj.lora_A"));
+                        () ->
+                                PaddleLoRAKeys.huggingFaceKey(
+                                        "llama.layers.0.self_attn.qkv_proj.lora_A"));
         assertTrue(fused.getMessage().contains("fuse_attention_qkv"), fused.getMessage());
     }
 
@@ -127,16 +129,22 @@ class PaddleLoRAFilesTest {
         return target;
     }
 
-    @Test
-    void aMissingRankFileFailsNamingIt() throws IOException {
-        Path dir = copy("lora_tp2");
-        Files.delete(dir.resolve("lora_model_state.tp01.pdparams"));
+    /** Reading a copy of a fixture without one of its files fails naming that file. */
+    private String missing(String fixture, String file, int degree) throws IOException {
+        Path dir = copy(fixture);
+        Files.delete(dir.resolve(file));
         NoSuchFileException e =
                 assertThrows(
                         NoSuchFileException.class,
-                        () -> PaddleLoRAFiles.readAsHuggingFace(dir, 2, manager));
-        assertTrue(e.getMessage().contains("lora_model_state.tp01.pdparams"), e.getMessage());
-        assertTrue(e.getMessage().contains("every rank"), e.getMessage());
+                        () -> PaddleLoRAFiles.readAsHuggingFace(dir, degree, manager));
+        assertTrue(e.getMessage().contains(file), e.getMessage());
+        return e.getMessage();
+    }
+
+    @Test
+    void aMissingRankFileFailsNamingIt() throws IOException {
+        String message = missing("lora_tp2", "lora_model_state.tp01.pdparams", 2);
+        assertTrue(message.contains("every rank"), message);
     }
 
     @Test
@@ -154,12 +162,7 @@ class PaddleLoRAFilesTest {
 
     @Test
     void anIndexNamingAMissingFileFailsNamingIt() throws IOException {
-        Path dir = copy("lora_safetensors");
-        Files.delete(dir.resolve("peft_model-00001-of-00001.safetensors"));
-        NoSuchFileException e =
-                assertThrows(
-                        NoSuchFileException.class,
-                        () -> PaddleLoRAFiles.readAsHuggingFace(dir, 1, manager));
-        assertTrue(e.getMessage().contains("peft_model-00001-of-00001"), e.getMessage());
+        String message = missing("lora_safetensors", "peft_model-00001-of-00001.safetensors", 1);
+        assertTrue(message.contains("index.json lists it"), message);
     }
 }

@@ -3,10 +3,8 @@ package org.peft4j.prefix.paddle;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 
-import org.peft4j.core.PeftModel;
 import org.peft4j.core.io.paddle.PaddleStateFiles;
 import org.peft4j.core.io.paddle.StagedWeights;
-import org.peft4j.core.parallel.ShardedCheckpoint;
 import org.peft4j.prefix.PrefixConfig;
 
 import java.io.IOException;
@@ -47,9 +45,7 @@ public final class PaddlePrefixFiles {
      * @throws IOException if the directory cannot be listed
      */
     public static boolean isPaddlePrefix(Path dir) throws IOException {
-        if (!Files.isDirectory(dir)
-                || Files.isRegularFile(dir.resolve(PeftModel.WEIGHTS_FILE))
-                || !ShardedCheckpoint.shardDegrees(dir, PeftModel.WEIGHTS_FILE).isEmpty()) {
+        if (PaddleStateFiles.holdsHuggingFaceWeights(dir)) {
             return false;
         }
         return Files.isRegularFile(dir.resolve(WEIGHTS_FILE))
@@ -71,7 +67,13 @@ public final class PaddlePrefixFiles {
     public static NDArray promptEmbeddings(Path dir, PrefixConfig config, NDManager manager)
             throws IOException {
         try (NDManager scratch = manager.newSubManager()) {
-            Map<String, NDArray> state = readPaddle(dir, config.getTensorParallelDegree(), scratch);
+            Map<String, NDArray> state =
+                    PaddleStateFiles.readWholeOrRanks(
+                            dir,
+                            WEIGHTS_FILE,
+                            config.getTensorParallelDegree(),
+                            PaddlePrefixFiles::splitAxis,
+                            scratch);
             NDArray prefix = need(dir, state, "0.weight");
             if (config.isPrefixProjection()) {
                 NDArray hidden =
@@ -126,20 +128,6 @@ public final class PaddlePrefixFiles {
             return StagedWeights.holding(
                     Map.of("prompt_embeddings", promptEmbeddings(dir, config, scratch)));
         }
-    }
-
-    private static Map<String, NDArray> readPaddle(Path dir, int degree, NDManager manager)
-            throws IOException {
-        int present = PaddleStateFiles.countShards(dir, WEIGHTS_FILE);
-        if (present == 0) {
-            return PaddleStateFiles.read(dir.resolve(WEIGHTS_FILE), manager);
-        }
-        return PaddleStateFiles.readRanks(
-                dir,
-                WEIGHTS_FILE,
-                degree > 1 ? degree : present,
-                PaddlePrefixFiles::splitAxis,
-                manager);
     }
 
     /** PaddleNLP's name_action_mappings of the prefix encoder, as axes. */

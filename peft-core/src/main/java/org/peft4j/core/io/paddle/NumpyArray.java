@@ -72,10 +72,16 @@ public final class NumpyArray {
                         t -> t.asFloatBuffer().put(source.asFloatBuffer()));
             case "f2":
                 return NativeArrays.create(
-                        manager, s, DataType.FLOAT16, t -> t.asShortBuffer().put(source.asShortBuffer()));
+                        manager,
+                        s,
+                        DataType.FLOAT16,
+                        t -> t.asShortBuffer().put(source.asShortBuffer()));
             case "f8":
                 return NativeArrays.create(
-                        manager, s, DataType.FLOAT64, t -> t.asDoubleBuffer().put(source.asDoubleBuffer()));
+                        manager,
+                        s,
+                        DataType.FLOAT64,
+                        t -> t.asDoubleBuffer().put(source.asDoubleBuffer()));
             case "u2":
                 return NativeArrays.create(
                         manager,

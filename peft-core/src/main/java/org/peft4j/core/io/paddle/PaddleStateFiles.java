@@ -9,10 +9,12 @@ import ai.djl.ndarray.types.DataType;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 
+import org.peft4j.core.PeftModel;
 import org.peft4j.core.io.NativeArrays;
 import org.peft4j.core.io.SafetensorsReader;
 import org.peft4j.core.io.TensorDType;
 import org.peft4j.core.io.TensorInfo;
+import org.peft4j.core.parallel.ShardedCheckpoint;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -69,6 +71,50 @@ public final class PaddleStateFiles {
             n++;
         }
         return n;
+    }
+
+    /**
+     * Returns whether a directory holds Hugging Face weights ({@code adapter_model.safetensors}
+     * or its rank files), which are read rather than PaddleNLP's when both are there.
+     *
+     * @param dir an adapter directory
+     * @return true when it does, or is no directory
+     * @throws IOException if the directory cannot be listed
+     */
+    public static boolean holdsHuggingFaceWeights(Path dir) throws IOException {
+        return !Files.isDirectory(dir)
+                || Files.isRegularFile(dir.resolve(PeftModel.WEIGHTS_FILE))
+                || !ShardedCheckpoint.shardDegrees(dir, PeftModel.WEIGHTS_FILE).isEmpty();
+    }
+
+    /**
+     * Reads a state saved whole ({@code file}) or by ranks ({@code NAME.tpRR.EXT}, preferred, as
+     * PaddleNLP's {@code from_pretrained} prefers them when the config's degree is above 1).
+     *
+     * @param dir the directory
+     * @param file the merged file's name
+     * @param degree the config's {@code tensor_parallel_degree}: above 1, that many rank files
+     *     must be there; otherwise the rank files present are read when there is no merged file
+     * @param axisOf the axis each key is split along across ranks, -1 for whole
+     * @param manager the manager that owns the arrays
+     * @return the whole state by Paddle name
+     * @throws NoSuchFileException if neither is there, or a rank's file is missing; the message
+     *     lists what the directory holds
+     * @throws IOException if a file cannot be read
+     */
+    public static Map<String, NDArray> readWholeOrRanks(
+            Path dir, String file, int degree, ToIntFunction<String> axisOf, NDManager manager)
+            throws IOException {
+        int present = countShards(dir, file);
+        Path merged = dir.resolve(file);
+        if (present == 0 || degree <= 1 && Files.isRegularFile(merged)) {
+            if (!Files.isRegularFile(merged)) {
+                throw new NoSuchFileException(
+                        merged.toString(), null, "missing; the directory holds " + list(dir));
+            }
+            return read(merged, manager);
+        }
+        return readRanks(dir, file, degree > 1 ? degree : present, axisOf, manager);
     }
 
     /**
@@ -187,7 +233,9 @@ public final class PaddleStateFiles {
                             dir.resolve(shardName(file, rank))
                                     + ": key "
                                     + key
-                                    + (part == null ? " is missing" : " has shape " + part.getShape())
+                                    + (part == null
+                                            ? " is missing"
+                                            : " has shape " + part.getShape())
                                     + " where rank 0's file has "
                                     + e.getValue().getShape()
                                     + "; the rank files are of different saves");
@@ -250,14 +298,7 @@ public final class PaddleStateFiles {
         }
     }
 
-    /**
-     * Lists the files of a directory, for messages.
-     *
-     * @param dir a directory
-     * @return its file names, sorted
-     * @throws IOException if it cannot be listed
-     */
-    public static List<String> list(Path dir) throws IOException {
+    private static List<String> list(Path dir) throws IOException {
         List<String> names = new ArrayList<>();
         try (java.util.stream.Stream<Path> files = Files.list(dir)) {
             files.forEach(p -> names.add(p.getFileName().toString()));

@@ -151,7 +151,7 @@ final class RestrictedUnpickler extends Unpickler {
                 if (a.length < 1
                         || !(a[0] instanceof Global)
                         || !"numpy.ndarray".equals(((Global) a[0]).name)) {
-                    throw new Refused(name + " is asked to build something else than a numpy.ndarray");
+                    throw new Refused(name + " is asked to build something other than an ndarray");
                 }
                 return new PendingArray();
             case "numpy.dtype":
@@ -190,7 +190,8 @@ final class RestrictedUnpickler extends Unpickler {
             if (s.length > 3 && (s[2] != null || s[3] != null)) {
                 throw new Refused("a structured or sub-array numpy dtype is not a weight type");
             }
-            ((Dtype) target).order = ">".equals(order) ? ByteOrder.BIG_ENDIAN : ByteOrder.LITTLE_ENDIAN;
+            ((Dtype) target).order =
+                    ">".equals(order) ? ByteOrder.BIG_ENDIAN : ByteOrder.LITTLE_ENDIAN;
         } else if (target instanceof PendingArray && s != null && s.length == 5) {
             ((PendingArray) target).array = array(s);
         } else {

@@ -42,7 +42,8 @@ class PickleStateReaderTest {
     private static void unicode(ByteArrayOutputStream out, String text) {
         byte[] bytes = text.getBytes(StandardCharsets.UTF_8);
         out.write('X');
-        out.writeBytes(ByteBuffer.allocate(4).order(ByteOrder.LITTLE_ENDIAN).putInt(bytes.length).array());
+        ByteBuffer length = ByteBuffer.allocate(4).order(ByteOrder.LITTLE_ENDIAN);
+        out.writeBytes(length.putInt(bytes.length).array());
         out.writeBytes(bytes);
     }
 
