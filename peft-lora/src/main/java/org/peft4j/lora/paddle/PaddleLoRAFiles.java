@@ -90,12 +90,8 @@ public final class PaddleLoRAFiles {
      */
     public static StagedWeights stage(Path dir, int degree, NDManager manager)
             throws IOException {
-        if (!isPaddleAdapter(dir)) {
-            return StagedWeights.asIs(dir);
-        }
-        try (NDManager scratch = manager.newSubManager()) {
-            return StagedWeights.holding(readAsHuggingFace(dir, degree, scratch));
-        }
+        return StagedWeights.stage(
+                dir, isPaddleAdapter(dir), manager, m -> readAsHuggingFace(dir, degree, m));
     }
 
     private static Map<String, NDArray> readPaddle(Path dir, int degree, NDManager manager)

@@ -121,13 +121,11 @@ public final class PaddlePrefixFiles {
      */
     public static StagedWeights stage(Path dir, PrefixConfig config, NDManager manager)
             throws IOException {
-        if (!isPaddlePrefix(dir)) {
-            return StagedWeights.asIs(dir);
-        }
-        try (NDManager scratch = manager.newSubManager()) {
-            return StagedWeights.holding(
-                    Map.of("prompt_embeddings", promptEmbeddings(dir, config, scratch)));
-        }
+        return StagedWeights.stage(
+                dir,
+                isPaddlePrefix(dir),
+                manager,
+                m -> Map.of("prompt_embeddings", promptEmbeddings(dir, config, m)));
     }
 
     /** PaddleNLP's name_action_mappings of the prefix encoder, as axes. */

@@ -1,6 +1,7 @@
 package org.peft4j.core.io.paddle;
 
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
 
 import org.peft4j.core.PeftModel;
 import org.peft4j.core.io.SafetensorsWriter;
@@ -27,29 +28,41 @@ public final class StagedWeights implements AutoCloseable {
         this.temporary = temporary;
     }
 
-    /**
-     * Wraps a directory that is read as it is.
-     *
-     * @param dir the adapter directory
-     * @return a staging that closing leaves alone
-     */
-    public static StagedWeights asIs(Path dir) {
-        return new StagedWeights(dir, false);
+    /** Reads a PaddleNLP directory's weights under Hugging Face's keys and layout. */
+    @FunctionalInterface
+    public interface Converter {
+
+        /**
+         * Reads the weights.
+         *
+         * @param scratch the manager of the arrays, closed once they are written
+         * @return the weights by Hugging Face key
+         * @throws IOException if a file cannot be read
+         */
+        Map<String, NDArray> read(NDManager scratch) throws IOException;
     }
 
     /**
-     * Writes converted weights as {@code adapter_model.safetensors} into a new temporary
-     * directory.
+     * Stages a directory: a PaddleNLP one converted into {@code adapter_model.safetensors} in a new
+     * temporary directory, any other one as it is.
      *
-     * @param tensors the weights under Hugging Face's keys
-     * @return a staging that closing removes
-     * @throws IOException if the directory or the file cannot be written; nothing is left then
+     * @param dir the adapter directory
+     * @param paddle whether it holds PaddleNLP's weights (and no Hugging Face ones)
+     * @param manager the manager under which the conversion's scratch arrays live
+     * @param converter reads the weights when {@code paddle}
+     * @return the staging; close it once the weights are read
+     * @throws IOException if reading or writing fails; no temporary directory is left then
      */
-    public static StagedWeights holding(Map<String, NDArray> tensors) throws IOException {
+    public static StagedWeights stage(
+            Path dir, boolean paddle, NDManager manager, Converter converter) throws IOException {
+        if (!paddle) {
+            return new StagedWeights(dir, false);
+        }
         StagedWeights staged =
                 new StagedWeights(Files.createTempDirectory("peft4j-paddle-"), true);
-        try {
-            SafetensorsWriter.write(staged.dir.resolve(PeftModel.WEIGHTS_FILE), tensors);
+        try (NDManager scratch = manager.newSubManager()) {
+            SafetensorsWriter.write(
+                    staged.dir.resolve(PeftModel.WEIGHTS_FILE), converter.read(scratch));
             return staged;
         } catch (IOException | RuntimeException e) {
             staged.close();
