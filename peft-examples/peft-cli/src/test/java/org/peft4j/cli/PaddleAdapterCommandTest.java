@@ -161,6 +161,22 @@ class PaddleAdapterCommandTest {
     }
 
     @Test
+    void convertWritesAPaddlePrefixAsTheHuggingFacePrefix() throws IOException {
+        Path out = shared.resolve("converted-prefix");
+        String[] result = convert(ADAPTERS.resolve("prefix_tp2"), out);
+        assertEquals("0", result[0], result[2]);
+        try (NDManager manager = NDManager.newBaseManager()) {
+            PrefixModelForCausalLM converted =
+                    PrefixModelForCausalLM.fromPretrained(
+                            LlamaForCausalLM.fromPretrained(model, manager), out);
+            assertSameBits(
+                    prefixLogits("prefix_hf", manager),
+                    LlamaRounding.logits(converted, TOKENS, manager),
+                    "rank files joined, reordered and written as prompt_embeddings");
+        }
+    }
+
+    @Test
     void aPickleNamingAForbiddenGlobalEndsInOneLineNamingItAndTheFile() throws IOException {
         Path evil = Files.createDirectories(shared.resolve("evil"));
         Files.copy(
