@@ -38,8 +38,9 @@ import java.util.stream.Stream;
  *
  * <p>Fields shared by all methods: {@code peft_type} (which selects the subclass on read), {@code
  * task_type}, {@code base_model_name_or_path}, and two of PaddleNLP's: {@code dtype} of the adapter
- * weights ({@code float32} or {@code float16}; {@code bfloat16} is refused because DJL's PyTorch
- * engine terminates the JVM on it) and {@code tensor_parallel_degree}.
+ * weights ({@code float32} or {@code float16}; a file's {@code bfloat16}, PaddleNLP's usual
+ * choice, reads as float32 with a warning, and a builder refuses it, because DJL's PyTorch engine
+ * terminates the JVM on bfloat16 arrays) and {@code tensor_parallel_degree}.
  *
  * <p>Loading reads both files when both are there and refuses a setting they state differently
  * ({@link ConfigPair}); either file alone loads too, as do earlier peft4j files that held
@@ -550,7 +551,13 @@ public abstract class PeftConfig {
                 case "float16":
                     return DataType.FLOAT16;
                 case "bfloat16":
-                    return DataType.BFLOAT16;
+                    // PaddleNLP's usual dtype; a bfloat16 array would terminate DJL's engine
+                    logger.warn(
+                            "{}: dtype bfloat16 is computed in float32 (DJL's PyTorch engine"
+                                    + " cannot hold bfloat16 arrays); the weights are widened"
+                                    + " exactly",
+                            reader.getSource());
+                    return DataType.FLOAT32;
                 default:
                     throw reader.invalid(
                             "dtype", "must be \"float32\" or \"float16\", found \"" + name + "\"");

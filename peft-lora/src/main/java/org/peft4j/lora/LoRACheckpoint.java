@@ -11,12 +11,14 @@ import org.peft4j.core.PeftModel;
 import org.peft4j.core.config.ConfigPair;
 import org.peft4j.core.config.JsonConfigReader;
 import org.peft4j.core.io.NativeArrays;
+import org.peft4j.core.io.paddle.StagedWeights;
 import org.peft4j.core.parallel.ShardedCheckpoint;
 import org.peft4j.core.parallel.Sharding;
 import org.peft4j.core.parallel.Shardings;
 import org.peft4j.core.tree.BlockPaths;
 import org.peft4j.core.tree.HuggingFaceTargets;
 import org.peft4j.core.tree.TargetModules;
+import org.peft4j.lora.paddle.PaddleLoRAFiles;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -158,10 +160,13 @@ final class LoRACheckpoint {
                 shapes.put(entry.getKey(), entry.getValue().getArray().getShape());
             }
             NDManager owner = state.values().iterator().next().getArray().getManager();
-            try (NDManager scratch = owner.newSubManager()) {
+            // PaddleNLP's files are read through their Hugging Face form, checked as HF's are
+            try (NDManager scratch = owner.newSubManager();
+                    StagedWeights weights =
+                            PaddleLoRAFiles.stage(dir, config.getTensorParallelDegree(), scratch)) {
                 Map<String, NDArray> loaded =
                         ShardedCheckpoint.load(
-                                dir,
+                                weights.getDir(),
                                 PeftModel.WEIGHTS_FILE,
                                 shapes,
                                 Shardings.of(model, state),

@@ -199,6 +199,17 @@ class LoRAConfigTest {
     }
 
     @Test
+    void aFileInBfloat16IsComputedInFloat32() {
+        // PaddleNLP's usual dtype; the engine cannot hold bfloat16, so the adapter is widened
+        PeftConfig config =
+                PeftConfig.fromJson(
+                        "{\"peft_type\": \"LORA\", \"target_modules\": [\"q_proj\"],"
+                                + " \"dtype\": \"bfloat16\"}",
+                        "lora_config.json");
+        assertEquals(DataType.FLOAT32, config.getDtype());
+    }
+
+    @Test
     void malformedFilesFailNamingTheFileAndField() {
         String targets = "\"target_modules\": [\"q_proj\"]";
         assertJsonInvalid(
@@ -206,8 +217,6 @@ class LoRAConfigTest {
         assertJsonInvalid("{\"peft_type\": \"LORA\", " + targets + ", \"r\": 0}", "r must be");
         assertJsonInvalid(
                 "{\"peft_type\": \"LORA\", " + targets + ", \"lora_dropout\": 2}", "lora_dropout");
-        assertJsonInvalid(
-                "{\"peft_type\": \"LORA\", " + targets + ", \"dtype\": \"bfloat16\"}", "bfloat16");
         assertJsonInvalid(
                 "{\"peft_type\": \"LORA\", " + targets + ", \"dtype\": \"int4\"}", "\"dtype\"");
         assertJsonInvalid(

@@ -1,5 +1,6 @@
 package org.peft4j.prefix;
 
+import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
@@ -10,12 +11,14 @@ import ai.djl.training.ParameterStore;
 import org.peft4j.core.PeftModel;
 import org.peft4j.core.io.AtomicDirectory;
 import org.peft4j.core.io.NativeArrays;
+import org.peft4j.core.io.paddle.StagedWeights;
 import org.peft4j.core.lm.CausalLanguageModel;
 import org.peft4j.core.parallel.ShardGroup;
 import org.peft4j.core.parallel.ShardedCheckpoint;
 import org.peft4j.core.parallel.Sharding;
 import org.peft4j.core.parallel.Shardings;
 import org.peft4j.core.tree.BlockPaths;
+import org.peft4j.prefix.paddle.PaddlePrefixFiles;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -110,6 +113,15 @@ final class PrefixCheckpoint {
     static PrefixModelForCausalLM load(CausalLanguageModel base, Path dir) throws IOException {
         PrefixConfig config = PrefixConfig.fromPretrained(dir);
         config.checkFits(base);
+        // PaddleNLP's files are read through their Hugging Face form, checked as HF's are
+        try (NDManager scratch = NDManager.newBaseManager(Device.cpu());
+                StagedWeights weights = PaddlePrefixFiles.stage(dir, config, scratch)) {
+            return load(base, config, weights.getDir());
+        }
+    }
+
+    private static PrefixModelForCausalLM load(
+            CausalLanguageModel base, PrefixConfig config, Path dir) throws IOException {
         if (!Files.isRegularFile(dir.resolve(PeftModel.WEIGHTS_FILE))
                 && ShardedCheckpoint.shardDegrees(dir, PeftModel.WEIGHTS_FILE).isEmpty()) {
             throw new NoSuchFileException(

@@ -184,7 +184,7 @@ public final class SafetensorsReader implements AutoCloseable {
                             + "dtype "
                             + dtypeNode.asText()
                             + " is not supported; supported are F32, F16, BF16, F64, I64, I32, I8,"
-                            + " U8 and BOOL");
+                            + " U8, U16 and BOOL");
         }
         JsonNode shapeNode = node.get("shape");
         if (shapeNode == null || !shapeNode.isArray()) {
@@ -305,13 +305,15 @@ public final class SafetensorsReader implements AutoCloseable {
         }
         long position = dataStart + info.begin();
         NDArray array;
-        if (info.dtype() == TensorDType.BF16) {
+        if (info.dtype() == TensorDType.BF16 || info.dtype() == TensorDType.U16) {
+            // bfloat16's bits are float32's upper half; uint16 widens to int32 as it is
+            int shift = info.dtype() == TensorDType.BF16 ? 16 : 0;
             array =
                     NativeArrays.create(
                             manager,
                             info.shape(),
                             info.dtype().arrayType(),
-                            target -> readBf16AsF32(position, info.byteLength(), target));
+                            target -> readWidened(position, info.byteLength(), shift, target));
         } else {
             array =
                     NativeArrays.create(
@@ -339,7 +341,8 @@ public final class SafetensorsReader implements AutoCloseable {
         return list;
     }
 
-    private void readBf16AsF32(long position, long length, ByteBuffer target) throws IOException {
+    private void readWidened(long position, long length, int shift, ByteBuffer target)
+            throws IOException {
         ByteBuffer chunk = ByteBuffer.allocate(CHUNK_BYTES).order(ByteOrder.LITTLE_ENDIAN);
         long done = 0;
         while (done < length) {
@@ -349,7 +352,7 @@ public final class SafetensorsReader implements AutoCloseable {
             chunk.flip();
             ShortBuffer halves = chunk.asShortBuffer();
             while (halves.hasRemaining()) {
-                target.putInt((halves.get() & 0xFFFF) << 16);
+                target.putInt((halves.get() & 0xFFFF) << shift);
             }
             done += n;
         }

@@ -26,6 +26,11 @@ public enum TensorDType {
     I8("I8", 1, DataType.INT8),
     /** Unsigned 8-bit integers. */
     U8("U8", 1, DataType.UINT8),
+    /**
+     * Unsigned 16-bit integers, read only, widened to int32 (exactly). Paddle writes its bfloat16
+     * tensors to safetensors as numpy {@code uint16} arrays of the same bits.
+     */
+    U16("U16", 2, DataType.INT32),
     /** Booleans, one byte each. */
     BOOL("BOOL", 1, DataType.BOOLEAN);
 

@@ -282,12 +282,11 @@ public final class ShardedCheckpoint {
                 files.forEach(p -> present.add(p.getFileName().toString()));
             }
             String hint = "";
-            if (present.contains("adapter_model.bin")
-                    || present.contains("lora_model_state.pdparams")) {
+            if (present.contains("adapter_model.bin")) {
                 hint =
-                        "; pickled PyTorch/Paddle weights cannot be read safely from Java, save"
-                                + " them as safetensors (e.g. with safetensors.torch.save_file)"
-                                + " under that name";
+                        "; pickled PyTorch weights are not read (only Paddle's pickles are, with"
+                                + " numpy arrays alone), save them as safetensors (e.g. with"
+                                + " safetensors.torch.save_file) under that name";
             }
             throw new NoSuchFileException(
                     dir.resolve(file).toString(),
