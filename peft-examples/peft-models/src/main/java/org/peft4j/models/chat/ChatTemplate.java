@@ -119,17 +119,17 @@ public final class ChatTemplate {
 
     /**
      * Returns the text jinja2 renders: without one trailing newline, since jinja2 drops it
-     * ({@code keep_trailing_newline=False}) and jinjava would print it.
+     * ({@code keep_trailing_newline=False}) and jinjava would print it, and with the string
+     * literals' Python escapes decoded as jinja2 decodes them ({@link StringLiterals}).
      */
     private String source() {
         String text = files.getText();
         if (text.endsWith("\r\n")) {
-            return text.substring(0, text.length() - 2);
+            text = text.substring(0, text.length() - 2);
+        } else if (text.endsWith("\n") || text.endsWith("\r")) {
+            text = text.substring(0, text.length() - 1);
         }
-        if (text.endsWith("\n") || text.endsWith("\r")) {
-            return text.substring(0, text.length() - 1);
-        }
-        return text;
+        return StringLiterals.forJinjava(text);
     }
 
     private Map<String, Object> bindings(ChatInput input) {

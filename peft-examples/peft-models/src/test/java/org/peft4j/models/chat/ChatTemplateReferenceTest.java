@@ -32,7 +32,7 @@ class ChatTemplateReferenceTest {
     @TestFactory
     List<DynamicTest> featuresRenderAsJinja2() {
         List<DynamicTest> tests = new java.util.ArrayList<>();
-        for (String name : List.of("strings", "json", "control", "strftime")) {
+        for (String name : List.of("strings", "json", "control", "strftime", "escapes")) {
             tests.add(DynamicTest.dynamicTest(name, () -> checkFeature(name)));
         }
         return tests;

@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.peft4j.core.testing.ArrayAssertions.assertRoundingClose;
 
 import ai.djl.Model;
+import ai.djl.engine.Engine;
 import ai.djl.inference.Predictor;
 import ai.djl.modality.nlp.generate.CausalLMOutput;
 import ai.djl.modality.nlp.generate.SearchConfig;
@@ -45,6 +46,9 @@ import java.util.Map;
 
 /** Prefix tuning on the real stories260K Llama. */
 class LlamaPrefixTest {
+
+    /** The seed of the drawn prefixes whose greedy paths the tests compare. */
+    private static final int PREFIX_SEED = 1;
 
     private static NDManager manager;
 
@@ -100,6 +104,9 @@ class LlamaPrefixTest {
     @Test
     void cachedGenerationWithThePrefixEqualsFullRecomputation() throws Exception {
         LlamaForCausalLM llama = llama();
+        // the prefix is drawn: a fixed seed makes it one whose greedy path is clear of rounding,
+        // whatever other tests drew before in this JVM
+        Engine.getInstance().setRandomSeed(PREFIX_SEED);
         PrefixModelForCausalLM model =
                 new PrefixModelForCausalLM(
                         llama,
@@ -131,6 +138,7 @@ class LlamaPrefixTest {
     @Test
     void djlsTextGeneratorRunsOnThePrefixModel() throws Exception {
         LlamaForCausalLM llama = llama();
+        Engine.getInstance().setRandomSeed(PREFIX_SEED); // a drawn prefix, as in the cache test
         PrefixModelForCausalLM prefixed =
                 new PrefixModelForCausalLM(
                         llama,
