@@ -50,8 +50,8 @@ import java.util.Set;
  * <p>Everything is computed in double precision on the JVM. The SVD never forms {@code D}: it is
  * the product of the {@code cat} factors {@code P = [w_i s_i B_i]: [out, k]} and {@code Q = [A_i]:
  * [k, in]} with {@code k = sum_i r_i}, so {@code P = Q_P R_P} and {@code Q^T = Q_Q R_Q}
- * (Gram-Schmidt run twice, which keeps the columns orthogonal to rounding) give {@code D = Q_P (R_P R_Q^T)
- * Q_Q^T}, and the small {@code k x k} core is decomposed by one-sided Jacobi (Hestenes), which is
+ * (Gram-Schmidt run twice, which keeps the columns orthogonal to rounding) give {@code D = Q_P
+ * (R_P R_Q^T) Q_Q^T}, and the small {@code k x k} core is decomposed by one-sided Jacobi (Hestenes), which is
  * accurate to rounding in every singular value. This costs {@code O((out + in) k^2)} per layer
  * instead of the {@code O(out in min(out, in))} of a dense SVD, and needs no LAPACK in the engine.
  */
