@@ -126,17 +126,7 @@ class MergeAdaptersCommandTest {
     void catWritesAnAdapterWhoseDeltasAreTheWeightedSum(@TempDir Path dir) throws IOException {
         Path output = dir.resolve("combined");
         String[] result =
-                run(
-                        output,
-                        "--adapter",
-                        first.toString(),
-                        "--adapter",
-                        second.toString(),
-                        "--weights",
-                        "0.7",
-                        "-0.3",
-                        "--combination",
-                        "cat");
+                run(output, both("--weights", "0.7", "-0.3", "--combination", "cat"));
         assertEquals("0", result[0], result[2]);
         assertEquals(output.toString(), result[1].strip());
 
@@ -173,18 +163,7 @@ class MergeAdaptersCommandTest {
     @Test
     void svdWritesTheRankAsked(@TempDir Path dir) throws IOException {
         Path output = dir.resolve("svd");
-        String[] result =
-                run(
-                        output,
-                        "--adapter",
-                        first.toString(),
-                        "--adapter",
-                        second.toString(),
-                        "--weights",
-                        "0.5",
-                        "0.5",
-                        "--rank",
-                        "3");
+        String[] result = run(output, both("--weights", "0.5", "0.5", "--rank", "3"));
         assertEquals("0", result[0], result[2]);
         LoRAModel combined = LoRAModel.fromPretrained(llama(), output);
         assertEquals(3, combined.getPeftConfig().getR());
@@ -194,26 +173,20 @@ class MergeAdaptersCommandTest {
     @Test
     void refusalsNameTheOptionOrTheAdapter(@TempDir Path dir) {
         Path output = dir.resolve("out");
-        String[] adapters = {"--adapter", first.toString(), "--adapter", second.toString()};
-
-        String[] result = run(output, concat(adapters, "--weights", "1"));
+        String[] result = run(output, both("--weights", "1"));
         assertEquals("2", result[0]);
         assertTrue(
                 result[2].contains("--weights: 1 weights for 2 --adapter directories"), result[2]);
 
-        result = run(output, concat(adapters, "--weights", "1", "1", "--combination", "ties"));
+        result = run(output, both("--weights", "1", "1", "--combination", "ties"));
         assertEquals("2", result[0]);
         assertTrue(result[2].contains("--combination: unknown combination \"ties\""), result[2]);
 
-        result =
-                run(
-                        output,
-                        concat(adapters, "--weights", "1", "1", "--combination", "cat", "--rank",
-                                "2"));
+        result = run(output, both("--weights", "1", "1", "--combination", "cat", "--rank", "2"));
         assertEquals("2", result[0]);
         assertTrue(result[2].contains("--rank applies to --combination svd only"), result[2]);
 
-        result = run(output, concat(adapters, "--weights", "1", "1", "--combination", "linear"));
+        result = run(output, both("--weights", "1", "1", "--combination", "linear"));
         assertEquals(
                 "peft4j merge-adapters: the linear combination needs adapters of one r, but "
                         + first
@@ -238,15 +211,17 @@ class MergeAdaptersCommandTest {
                 CliRunner.error(result));
         assertTrue(CliRunner.error(result).contains("only LoRA adapters combine"));
 
-        result = run(first, concat(adapters, "--weights", "1", "1", "--overwrite"));
+        result = run(first, both("--weights", "1", "1", "--overwrite"));
         assertTrue(
                 CliRunner.error(result).contains("is --adapter itself"), CliRunner.error(result));
     }
 
-    private static String[] concat(String[] head, String... tail) {
-        String[] all = new String[head.length + tail.length];
-        System.arraycopy(head, 0, all, 0, head.length);
-        System.arraycopy(tail, 0, all, head.length, tail.length);
-        return all;
+    /** {@code --adapter first --adapter second} and more arguments. */
+    private static String[] both(String... more) {
+        List<String> all =
+                new ArrayList<>(
+                        List.of("--adapter", first.toString(), "--adapter", second.toString()));
+        all.addAll(List.of(more));
+        return all.toArray(new String[0]);
     }
 }
