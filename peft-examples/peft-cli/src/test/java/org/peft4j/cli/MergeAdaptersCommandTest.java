@@ -46,6 +46,7 @@ class MergeAdaptersCommandTest {
         manager = NDManager.newBaseManager();
         first = save("first", 3, 4, 8, "q_proj", "v_proj");
         second = save("second", 5, 2, 4, "v_proj", "o_proj");
+        save("third", 7, 2, 2, "q_proj", "v_proj"); // r 2 as second: linear
         prefix = shared.resolve("prefix");
         LlamaForCausalLM llama = llama();
         PrefixConfig config = PrefixConfig.builder().fromModel(llama).setNumPrefixTokens(4).build();
@@ -150,6 +151,36 @@ class MergeAdaptersCommandTest {
                 assertEquals(e[j], a[j], 1e-5 * max + 1e-9, path + "[" + j + "]");
             }
         }
+    }
+
+    @Test
+    void generateReadsTheCombinedAdapter(@TempDir Path dir) {
+        Path output = dir.resolve("linear");
+        Path third = shared.resolve("third");
+        String[] result =
+                run(
+                        output,
+                        "--adapter",
+                        second.toString(),
+                        "--adapter",
+                        third.toString(),
+                        "--weights",
+                        "0.5",
+                        "0.5",
+                        "--combination",
+                        "linear");
+        assertEquals("0", result[0], result[2]);
+        String[] generated =
+                CliRunner.run(
+                        "generate",
+                        "--model",
+                        Fixtures.stories260K().toString(),
+                        "--adapter",
+                        output.toString(),
+                        "--max-new-tokens",
+                        "8");
+        assertEquals("0", generated[0], generated[2]);
+        assertTrue(!generated[1].isBlank(), generated[2]);
     }
 
     private static double[] sum(double[] x, double[] y) {
