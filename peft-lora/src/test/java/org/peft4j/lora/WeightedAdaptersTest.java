@@ -13,6 +13,9 @@ import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Parameter;
 import ai.djl.nn.SequentialBlock;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -24,6 +27,7 @@ import org.peft4j.lora.WeightedAdapters.Combination;
 import org.peft4j.lora.WeightedAdapters.Factors;
 
 import java.io.IOException;
+import java.io.InputStream;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
@@ -339,6 +343,67 @@ class WeightedAdaptersTest {
                 assertEquals(p == q ? 1 : 0, dot, 1e-12, "A A^T[" + p + "][" + q + "]");
             }
         }
+    }
+
+    /**
+     * Against numpy's LAPACK SVD: {@code src/test/python/write_svd_reference.py} wrote three
+     * adapters of one layer and the rank-4 cut of their weighted delta {@code U_4 S_4 Vh_4}, unique
+     * as the singular values are apart (8.8 and 3.7 at the cut).
+     */
+    @Test
+    void svdMatchesNumpysTruncation() throws IOException {
+        JsonNode ref;
+        try (InputStream in =
+                WeightedAdaptersTest.class.getResourceAsStream("/weighted/svd_reference.json")) {
+            ref = new ObjectMapper().readTree(in);
+        }
+        int out = ref.get("out").asInt();
+        int in = ref.get("in").asInt();
+        int rank = ref.get("rank").asInt();
+        List<Adapter> inputs = new java.util.ArrayList<>();
+        double[] weights = new double[ref.get("adapters").size()];
+        for (int i = 0; i < weights.length; i++) {
+            JsonNode a = ref.get("adapters").get(i);
+            int r = a.get("r").asInt();
+            LoRAConfig config =
+                    LoRAConfig.builder()
+                            .setTargetModules("layer")
+                            .optR(r)
+                            .optLoraAlpha(a.get("alpha").asDouble())
+                            .optUseRslora(a.get("rslora").asBoolean())
+                            .build();
+            Factors f = new Factors(r, in, out, values(a.get("A")), values(a.get("B")));
+            inputs.add(new Adapter("n" + i, config, Map.of("layer", f)));
+            weights[i] = a.get("weight").asDouble();
+        }
+        Factors f =
+                WeightedAdapters.builder()
+                        .setAdapters(inputs)
+                        .setWeights(weights)
+                        .setCombination(Combination.SVD)
+                        .optRank(rank)
+                        .build()
+                        .getLayers()
+                        .get("layer");
+        double[] sv = values(ref.get("singular_values"));
+        assertClose(values(ref.get("truncated_delta")), product(f), 1e-12 * sv[0], "U_4 S_4 Vh_4");
+        // B = U_R S_R: its column norms are the singular values
+        double[] b = f.getB();
+        for (int n = 0; n < rank; n++) {
+            double norm = 0;
+            for (int o = 0; o < out; o++) {
+                norm += b[o * rank + n] * b[o * rank + n];
+            }
+            assertEquals(sv[n], Math.sqrt(norm), 1e-12 * sv[0], "singular value " + n);
+        }
+    }
+
+    private static double[] values(JsonNode array) {
+        double[] v = new double[array.size()];
+        for (int j = 0; j < v.length; j++) {
+            v[j] = array.get(j).asDouble();
+        }
+        return v;
     }
 
     /** The eigenvalues of {@code D^T D: [in, in]} by the classic cyclic Jacobi method. */
