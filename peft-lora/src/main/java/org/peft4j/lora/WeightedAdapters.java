@@ -440,8 +440,9 @@ public final class WeightedAdapters {
          * @throws IllegalArgumentException naming the adapters and values at fault: weights not
          *     one per adapter, {@code linear} with different ranks or a negative {@code w_i s_i},
          *     a rank given to another combination than {@code svd}, different base models (a
-         *     {@code base_model_name_or_path} or a layer's shape that differs), adapters that share
-         *     no layer, or adapters that train biases or {@code trainable_modules}
+         *     {@code base_model_name_or_path} or a layer's shape that differs), or adapters that
+         *     train biases or {@code trainable_modules}; adapters with no layer in common combine
+         *     over the union of their targets, as in HF
          */
         public WeightedAdapters build() {
             check();
@@ -508,7 +509,6 @@ public final class WeightedAdapters {
 
         private void checkSameBase() {
             Adapter first = adapters.get(0);
-            Set<String> common = new LinkedHashSet<>(first.getLayers().keySet());
             for (Adapter adapter : adapters) {
                 String a = first.getConfig().getBaseModelNameOrPath();
                 String b = adapter.getConfig().getBaseModelNameOrPath();
@@ -524,14 +524,6 @@ public final class WeightedAdapters {
                                     + b
                                     + "): combine adapters of one base model");
                 }
-                common.retainAll(adapter.getLayers().keySet());
-            }
-            if (common.isEmpty()) {
-                throw new IllegalArgumentException(
-                        "adapters "
-                                + names()
-                                + " share no adapted layer, so nothing shows they adapt the same"
-                                + " base model: combine adapters with at least one common target");
             }
             Map<String, Adapter> owner = new LinkedHashMap<>();
             for (Adapter adapter : adapters) {

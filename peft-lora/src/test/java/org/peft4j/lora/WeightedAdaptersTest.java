@@ -242,6 +242,25 @@ class WeightedAdaptersTest {
     }
 
     @Test
+    void adaptersWithNoCommonLayerCombineOverTheUnionOfTheirTargets() {
+        // as HF does: a q_proj-only and a v_proj-only adapter make one adapter of both
+        Adapter q = adapter("q", 31, 2, 2, false, "4");
+        WeightedAdapters cat = combine(Combination.CAT, x, q);
+        assertEquals(List.of("0", "2", "4"), List.copyOf(cat.getLayers().keySet()));
+        double sq = scaling(2, 2, false);
+        double[] expected = product(q.getLayers().get("4"));
+        for (int j = 0; j < expected.length; j++) {
+            expected[j] *= WEIGHTS[1] * sq;
+        }
+        assertClose(expected, product(cat.getLayers().get("4")), 1e-12, "layer 4, q's alone");
+        double[] fromX = product(x.getLayers().get("0"));
+        for (int j = 0; j < fromX.length; j++) {
+            fromX[j] *= WEIGHTS[0] * scaling(4, 2, false);
+        }
+        assertClose(fromX, product(cat.getLayers().get("0")), 1e-12, "layer 0, x's alone");
+    }
+
+    @Test
     void linearScalesBothFactorsByTheRootOfWeightTimesScaling() {
         Adapter x2 = adapter("x2", 21, 2, 3, false, "2", "4");
         double[] weights = {0.7, 0.2};
@@ -488,11 +507,6 @@ class WeightedAdaptersTest {
                         .getMessage();
         assertTrue(message.contains("unknown combination \"ties\""), message);
 
-        Adapter q = adapter("q", 31, 2, 2, false, "4");
-        message =
-                assertThrows(IllegalArgumentException.class, () -> combine(Combination.CAT, x, q))
-                        .getMessage();
-        assertTrue(message.contains("[x, q] share no adapted layer"), message);
 
         Factors narrow = new Factors(2, 3, 64, new double[6], new double[128]);
         Adapter other = new Adapter("other", x.getConfig(), Map.of("2", narrow));
