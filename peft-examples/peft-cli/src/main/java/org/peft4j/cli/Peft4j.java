@@ -14,6 +14,7 @@ import picocli.CommandLine.Command;
             GenerateCommand.class,
             TemplateCommand.class,
             MergeCommand.class,
+            MergeAdaptersCommand.class,
             ConvertCommand.class,
             EvalCommand.class,
             InitCommand.class,

@@ -45,6 +45,7 @@ import org.peft4j.train.Schedule;
 import org.peft4j.train.TrainableModel;
 import org.peft4j.lora.LoRAConfig;
 import org.peft4j.lora.LoRAModel;
+import org.peft4j.lora.WeightedAdapters;
 import org.peft4j.parallel.TensorParallel;
 import org.peft4j.parallel.comm.Communicator;
 import org.peft4j.parallel.comm.Communicators;
@@ -318,6 +319,33 @@ class DocSnippetsTest {
         // snippet:end prefix-five-steps
         assertEquals(16L * 2 * 2 * 2 * (32 / 4), model.countTrainableParameters());
         assertSavedEqualsLive(prefixDir, loaded);
+    }
+
+    @Test
+    void combiningAdapters() throws IOException {
+        Path modelDir = Fixtures.stories260K();
+        Path mathDir = dir.resolve("math");
+        Path codeDir = dir.resolve("code");
+        Path combinedDir = dir.resolve("combined");
+        for (Path adapterDir : List.of(mathDir, codeDir)) {
+            LoRAConfig config = LoRAConfig.builder().setTargetModules("q_proj", "v_proj").build();
+            new LoRAModel(LlamaForCausalLM.fromPretrained(modelDir, manager), config)
+                    .savePretrained(adapterDir);
+        }
+        // snippet:start combining-adapters
+        LlamaForCausalLM base = LlamaForCausalLM.fromPretrained(modelDir, manager);
+        WeightedAdapters combined = WeightedAdapters.builder()
+                .setAdapters(List.of(
+                        WeightedAdapters.Adapter.read(base, mathDir),   // base is left unadapted
+                        WeightedAdapters.Adapter.read(base, codeDir)))
+                .setWeights(0.7, 0.3)
+                .setCombination(WeightedAdapters.Combination.CAT)    // or LINEAR, SVD + optRank
+                .build();
+        combined.save(base, combinedDir);                            // an ordinary adapter
+        LoRAModel model = LoRAModel.fromPretrained(base, combinedDir);
+        // snippet:end combining-adapters
+        assertEquals(16, model.getPeftConfig().getR());
+        assertEquals(1.0, model.getPeftConfig().getScaling());
     }
 
     @Test

@@ -1,0 +1,857 @@
+package org.peft4j.lora;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.nn.Block;
+
+import org.peft4j.core.io.NativeArrays;
+
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Set;
+
+/**
+ * Combines several LoRA adapters of one base model into one adapter, with the math of Hugging Face
+ * PEFT's {@code LoraModel.add_weighted_adapter} (read in {@code src/peft/tuners/lora/model.py} of
+ * huggingface/peft at commit 00277830b806ba52017c1a1fc315efb18844db9d).
+ *
+ * <p>Adapter {@code i} has weight {@code w_i}, scaling {@code s_i} and, at each layer it adapts,
+ * {@code A_i: [r_i, in]} and {@code B_i: [out, r_i]}; its delta there is {@code s_i B_i A_i}. The
+ * new adapter adapts the union of the layers the inputs adapt; at a layer, an input that does not
+ * adapt it contributes nothing. Its {@code r} is chosen per {@link Combination}, its {@code
+ * lora_alpha} is that {@code r} (as HF sets it), so its scaling is 1, and its other fields are the
+ * first input's, as HF copies them; {@code use_rslora} is cleared so that the scaling stays 1.
+ *
+ * <ul>
+ *   <li>{@link Combination#LINEAR}: every {@code r_i} equal; {@code A = sum_i sqrt(w_i s_i) A_i},
+ *       {@code B = sum_i sqrt(w_i s_i) B_i} (HF scales both factors by the root). Its delta is not
+ *       the weighted sum of the deltas: the cross terms {@code B_i A_j} remain.
+ *   <li>{@link Combination#CAT}: {@code r = sum_i r_i}; {@code A} stacks the {@code w_i s_i A_i}
+ *       along the rank, {@code B} puts the {@code B_i} side by side, so {@code B A = sum_i w_i s_i
+ *       B_i A_i} exactly. At a layer that only some inputs adapt, their blocks come first and the
+ *       remaining rank is zeros, as in HF.
+ *   <li>{@link Combination#SVD}: {@code r = }{@link Builder#optRank(int)}, or the largest {@code
+ *       r_i}; {@code D = sum_i w_i s_i B_i A_i = U S V^T} and {@code B = U_r S_r}, {@code A =
+ *       V_r^T}: the best rank-{@code r} approximation of {@code D} in the Frobenius norm. Ranks
+ *       beyond the rank of {@code D} are zeros.
+ * </ul>
+ *
+ * <p>Everything is computed in double precision on the JVM. The SVD never forms {@code D}: it is
+ * the product of the {@code cat} factors {@code P = [w_i s_i B_i]: [out, k]} and {@code Q = [A_i]:
+ * [k, in]} with {@code k = sum_i r_i}, so {@code P = Q_P R_P} and {@code Q^T = Q_Q R_Q}
+ * (Gram-Schmidt run twice, which keeps the columns orthogonal to rounding) give {@code D = Q_P
+ * (R_P R_Q^T) Q_Q^T}, and the small {@code k x k} core is decomposed by one-sided Jacobi (Hestenes), which is
+ * accurate to rounding in every singular value. This costs {@code O((out + in) k^2)} per layer
+ * instead of the {@code O(out in min(out, in))} of a dense SVD, and needs no LAPACK in the engine.
+ */
+public final class WeightedAdapters {
+
+    /** How the adapters are combined; see {@link WeightedAdapters}. */
+    public enum Combination {
+        /** Weighted sums of the factors; equal ranks. */
+        LINEAR,
+        /** Concatenated ranks: the exact weighted sum of the deltas. */
+        CAT,
+        /** The weighted sum of the deltas truncated by SVD. */
+        SVD;
+
+        /**
+         * Parses a name as HF writes it ({@code linear}, {@code cat}, {@code svd}).
+         *
+         * @param name the name, any case
+         * @return the combination
+         * @throws IllegalArgumentException naming the allowed values
+         */
+        public static Combination of(String name) {
+            for (Combination c : values()) {
+                if (c.name().equalsIgnoreCase(name)) {
+                    return c;
+                }
+            }
+            throw new IllegalArgumentException(
+                    "unknown combination \""
+                            + name
+                            + "\": use linear, cat or svd (HF's ties, dare_* and magnitude_prune"
+                            + " are not implemented)");
+        }
+
+        /**
+         * Returns the name as HF writes it.
+         *
+         * @return {@code linear}, {@code cat} or {@code svd}
+         */
+        @Override
+        public String toString() {
+            return name().toLowerCase(Locale.ROOT);
+        }
+    }
+
+    /**
+     * The two factors of one layer's adapter, row-major in double precision: {@code A: [r, in]}
+     * and {@code B: [out, r]}.
+     */
+    public static final class Factors {
+
+        private final int r;
+        private final int in;
+        private final int out;
+        private final double[] a;
+        private final double[] b;
+
+        /**
+         * Holds factors; the arrays are copied.
+         *
+         * @param r the rank
+         * @param in the input features
+         * @param out the output features
+         * @param a {@code A}, {@code r * in} values, row-major
+         * @param b {@code B}, {@code out * r} values, row-major
+         * @throws IllegalArgumentException if a length disagrees with the shape
+         */
+        public Factors(int r, int in, int out, double[] a, double[] b) {
+            if (a.length != (long) r * in || b.length != (long) out * r) {
+                throw new IllegalArgumentException(
+                        "A must have r * in = "
+                                + r * in
+                                + " values and B out * r = "
+                                + out * r
+                                + ", got "
+                                + a.length
+                                + " and "
+                                + b.length);
+            }
+            this.r = r;
+            this.in = in;
+            this.out = out;
+            this.a = a.clone();
+            this.b = b.clone();
+        }
+
+        /**
+         * Copies a layer's factors.
+         *
+         * @param layer an adapted layer with initialised {@code A} and {@code B}
+         * @return the factors in double precision
+         */
+        public static Factors of(LoRALinear layer) {
+            Shape shapeA = layer.getLoraA().getArray().getShape();
+            Shape shapeB = layer.getLoraB().getArray().getShape();
+            return new Factors(
+                    (int) shapeA.get(0),
+                    (int) shapeA.get(1),
+                    (int) shapeB.get(0),
+                    doubles(layer.getLoraA().getArray()),
+                    doubles(layer.getLoraB().getArray()));
+        }
+
+        private static double[] doubles(NDArray array) {
+            try (NDArray wide = array.toType(DataType.FLOAT64, true)) {
+                return wide.toDoubleArray();
+            }
+        }
+
+        /**
+         * Returns the rank.
+         *
+         * @return {@code r}
+         */
+        public int getR() {
+            return r;
+        }
+
+        /**
+         * Returns the input features.
+         *
+         * @return {@code in}
+         */
+        public int getIn() {
+            return in;
+        }
+
+        /**
+         * Returns the output features.
+         *
+         * @return {@code out}
+         */
+        public int getOut() {
+            return out;
+        }
+
+        /**
+         * Returns {@code A}.
+         *
+         * @return a copy, {@code r * in} values, row-major
+         */
+        public double[] getA() {
+            return a.clone();
+        }
+
+        /**
+         * Returns {@code B}.
+         *
+         * @return a copy, {@code out * r} values, row-major
+         */
+        public double[] getB() {
+            return b.clone();
+        }
+    }
+
+    /** One input adapter: a name for messages, its config, and its factors by layer path. */
+    public static final class Adapter {
+
+        private final String name;
+        private final LoRAConfig config;
+        private final Map<String, Factors> layers;
+
+        /**
+         * Holds an adapter.
+         *
+         * @param name how messages name it, such as its directory
+         * @param config its config; its scaling is {@code s_i}
+         * @param layers its factors by logical layer path, at least one
+         */
+        public Adapter(String name, LoRAConfig config, Map<String, Factors> layers) {
+            this.name = Objects.requireNonNull(name, "name");
+            this.config = Objects.requireNonNull(config, "config");
+            this.layers = Collections.unmodifiableMap(new LinkedHashMap<>(layers));
+        }
+
+        /**
+         * Copies the adapter of a model.
+         *
+         * @param name how messages name it
+         * @param model the adapted model
+         * @return the adapter; the model stays as it was
+         */
+        public static Adapter of(String name, LoRAModel model) {
+            Map<String, Factors> layers = new LinkedHashMap<>();
+            model.getLoRALayers().forEach((path, layer) -> layers.put(path, Factors.of(layer)));
+            return new Adapter(name, model.getPeftConfig(), layers);
+        }
+
+        /**
+         * Reads an adapter directory over a base model and copies its factors; the base model is
+         * unloaded again, so that one base model serves every input in turn.
+         *
+         * @param base the base model with its weights
+         * @param dir the adapter directory ({@link LoRAModel#fromPretrained})
+         * @return the adapter, named by {@code dir}
+         * @throws IOException if the directory cannot be read
+         */
+        public static Adapter read(Block base, Path dir) throws IOException {
+            LoRAModel model = LoRAModel.fromPretrained(base, dir);
+            try {
+                return of(dir.toString(), model);
+            } finally {
+                model.unload();
+            }
+        }
+
+        /**
+         * Returns the name.
+         *
+         * @return the name messages use
+         */
+        public String getName() {
+            return name;
+        }
+
+        /**
+         * Returns the config.
+         *
+         * @return the config
+         */
+        public LoRAConfig getConfig() {
+            return config;
+        }
+
+        /**
+         * Returns the factors.
+         *
+         * @return an unmodifiable map from logical layer path to factors
+         */
+        public Map<String, Factors> getLayers() {
+            return layers;
+        }
+    }
+
+    private final LoRAConfig config;
+    private final Map<String, Factors> layers;
+
+    private WeightedAdapters(LoRAConfig config, Map<String, Factors> layers) {
+        this.config = config;
+        this.layers = Collections.unmodifiableMap(layers);
+    }
+
+    /**
+     * Creates a builder.
+     *
+     * @return a new builder
+     */
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    /**
+     * Returns the combined adapter's config: {@code r} and {@code lora_alpha} the new rank, {@code
+     * target_modules} the union of the adapted layers' paths, the rest the first input's.
+     *
+     * @return the config; its scaling is 1
+     */
+    public LoRAConfig getConfig() {
+        return config;
+    }
+
+    /**
+     * Returns the combined factors.
+     *
+     * @return an unmodifiable map from logical layer path to factors of rank {@code getConfig()
+     *     .getR()}
+     */
+    public Map<String, Factors> getLayers() {
+        return layers;
+    }
+
+    /**
+     * Adapts a base model with the combined adapter.
+     *
+     * @param base the base model, with its weights, not adapted
+     * @return the adapted model, in training mode, {@code A} and {@code B} in the config's dtype
+     */
+    public LoRAModel apply(Block base) {
+        LoRAModel model = new LoRAModel(base, config);
+        try {
+            for (Map.Entry<String, LoRALinear> entry : model.getLoRALayers().entrySet()) {
+                Factors f = layers.get(entry.getKey());
+                if (f == null) {
+                    throw new IllegalArgumentException(
+                            "the combined adapter has no factors for layer " + entry.getKey());
+                }
+                copy(entry.getValue().getLoraA().getArray(), f.a, new Shape(f.r, f.in));
+                copy(entry.getValue().getLoraB().getArray(), f.b, new Shape(f.out, f.r));
+            }
+            return model;
+        } catch (RuntimeException e) {
+            model.unload();
+            throw e;
+        }
+    }
+
+    private static void copy(NDArray target, double[] values, Shape shape) {
+        if (!target.getShape().equals(shape)) {
+            throw new IllegalArgumentException(
+                    "the base model's layer needs " + target.getShape() + ", combined " + shape);
+        }
+        try (NDManager scratch = target.getManager().newSubManager()) {
+            NDArray source = scratch.create(values, shape).toType(target.getDataType(), false);
+            NativeArrays.copyInto(target, source);
+        }
+    }
+
+    /**
+     * Writes the combined adapter as an ordinary adapter directory, which {@link
+     * LoRAModel#fromPretrained} reads: it adapts the base model, saves, and unloads it again.
+     *
+     * @param base the base model, with its weights, not adapted
+     * @param dir the directory, replaced as {@link LoRAModel#savePretrained(Path)} replaces it
+     * @throws IOException if writing fails
+     */
+    public void save(Block base, Path dir) throws IOException {
+        LoRAModel model = apply(base);
+        try {
+            model.savePretrained(dir);
+        } finally {
+            model.unload();
+        }
+    }
+
+    /** The builder of {@link WeightedAdapters}: {@code set*} is required, {@code opt*} optional. */
+    public static final class Builder {
+
+        private List<Adapter> adapters;
+        private double[] weights;
+        private Combination combination;
+        private int rank;
+
+        Builder() {}
+
+        /**
+         * Sets the adapters to combine.
+         *
+         * @param adapters at least one, all LoRA adapters of one base model
+         * @return this builder
+         */
+        public Builder setAdapters(List<Adapter> adapters) {
+            this.adapters = List.copyOf(adapters);
+            return this;
+        }
+
+        /**
+         * Sets the weight {@code w_i} of each adapter.
+         *
+         * @param weights one per adapter, in order
+         * @return this builder
+         */
+        public Builder setWeights(double... weights) {
+            this.weights = weights.clone();
+            return this;
+        }
+
+        /**
+         * Sets how the adapters are combined.
+         *
+         * @param combination {@code LINEAR}, {@code CAT} or {@code SVD}
+         * @return this builder
+         */
+        public Builder setCombination(Combination combination) {
+            this.combination = combination;
+            return this;
+        }
+
+        /**
+         * Sets the rank of an {@code SVD} combination.
+         *
+         * @param rank an integer &gt; 0; default the largest {@code r} of the inputs
+         * @return this builder
+         */
+        public Builder optRank(int rank) {
+            if (rank <= 0) {
+                throw new IllegalArgumentException("rank must be an integer > 0, got " + rank);
+            }
+            this.rank = rank;
+            return this;
+        }
+
+        /**
+         * Checks the inputs and combines them.
+         *
+         * @return the combined adapter
+         * @throws IllegalArgumentException naming the adapters and values at fault: weights not
+         *     one per adapter, {@code linear} with different ranks or a negative {@code w_i s_i},
+         *     a rank given to another combination than {@code svd}, different base models (a
+         *     {@code base_model_name_or_path} or a layer's shape that differs), or adapters that
+         *     train biases or {@code trainable_modules}; adapters with no layer in common combine
+         *     over the union of their targets, as in HF
+         */
+        public WeightedAdapters build() {
+            check();
+            int newRank = newRank();
+            Set<String> paths = new LinkedHashSet<>();
+            for (Adapter adapter : adapters) {
+                paths.addAll(adapter.getLayers().keySet());
+            }
+            Map<String, Factors> combined = new LinkedHashMap<>();
+            for (String path : paths) {
+                combined.put(path, combine(path, newRank));
+            }
+            LoRAConfig first = adapters.get(0).getConfig();
+            LoRAConfig config =
+                    first.toBuilder()
+                            .setTargetModules(new ArrayList<>(paths))
+                            .optR(newRank)
+                            .optLoraAlpha(newRank)
+                            .optUseRslora(false)
+                            .build();
+            return new WeightedAdapters(config, combined);
+        }
+
+        private void check() {
+            if (adapters == null || adapters.isEmpty()) {
+                throw new IllegalArgumentException("no adapters to combine: give at least one");
+            }
+            if (weights == null || weights.length != adapters.size()) {
+                throw new IllegalArgumentException(
+                        (weights == null ? 0 : weights.length)
+                                + " weights for "
+                                + adapters.size()
+                                + " adapters "
+                                + names()
+                                + ": give one weight per adapter");
+            }
+            if (combination == null) {
+                throw new IllegalArgumentException("no combination: set linear, cat or svd");
+            }
+            if (rank > 0 && combination != Combination.SVD) {
+                throw new IllegalArgumentException(
+                        "a rank applies to the svd combination only, not " + combination);
+            }
+            for (Adapter adapter : adapters) {
+                LoRAConfig c = adapter.getConfig();
+                if (c.getTrainableBias() != TrainableBias.NONE
+                        || !c.getTrainableModules().isEmpty()) {
+                    throw new IllegalArgumentException(
+                            "adapter "
+                                    + adapter.getName()
+                                    + " trains biases or trainable_modules (bias "
+                                    + c.getTrainableBias()
+                                    + ", trainable_modules "
+                                    + c.getTrainableModules()
+                                    + "), which have no weighted combination; combine adapters"
+                                    + " of lora_A and lora_B only");
+                }
+            }
+            checkSameBase();
+            if (combination == Combination.LINEAR) {
+                checkLinear();
+            }
+        }
+
+        private void checkSameBase() {
+            Adapter first = adapters.get(0);
+            for (Adapter adapter : adapters) {
+                String a = first.getConfig().getBaseModelNameOrPath();
+                String b = adapter.getConfig().getBaseModelNameOrPath();
+                if (a != null && b != null && !a.equals(b)) {
+                    throw new IllegalArgumentException(
+                            "adapters "
+                                    + first.getName()
+                                    + " and "
+                                    + adapter.getName()
+                                    + " adapt different base models (base_model_name_or_path "
+                                    + a
+                                    + " and "
+                                    + b
+                                    + "): combine adapters of one base model");
+                }
+            }
+            Map<String, Adapter> owner = new LinkedHashMap<>();
+            for (Adapter adapter : adapters) {
+                for (Map.Entry<String, Factors> layer : adapter.getLayers().entrySet()) {
+                    Adapter seen = owner.putIfAbsent(layer.getKey(), adapter);
+                    if (seen == null) {
+                        continue;
+                    }
+                    Factors f = seen.getLayers().get(layer.getKey());
+                    Factors g = layer.getValue();
+                    if (f.in != g.in || f.out != g.out) {
+                        throw new IllegalArgumentException(
+                                "layer "
+                                        + layer.getKey()
+                                        + " is [out "
+                                        + f.out
+                                        + ", in "
+                                        + f.in
+                                        + "] in adapter "
+                                        + seen.getName()
+                                        + " but [out "
+                                        + g.out
+                                        + ", in "
+                                        + g.in
+                                        + "] in "
+                                        + adapter.getName()
+                                        + ": the adapters are of different base models");
+                    }
+                }
+            }
+        }
+
+        private void checkLinear() {
+            Adapter first = adapters.get(0);
+            for (int i = 0; i < adapters.size(); i++) {
+                Adapter adapter = adapters.get(i);
+                if (adapter.getConfig().getR() != first.getConfig().getR()) {
+                    throw new IllegalArgumentException(
+                            "the linear combination needs adapters of one r, but "
+                                    + first.getName()
+                                    + " has r = "
+                                    + first.getConfig().getR()
+                                    + " and "
+                                    + adapter.getName()
+                                    + " r = "
+                                    + adapter.getConfig().getR()
+                                    + ": use cat or svd instead");
+                }
+                double product = weights[i] * adapter.getConfig().getScaling();
+                if (product < 0) {
+                    throw new IllegalArgumentException(
+                            "the linear combination scales A and B by sqrt(weight * scaling), but"
+                                    + " adapter "
+                                    + adapter.getName()
+                                    + " has weight "
+                                    + weights[i]
+                                    + ": use a weight >= 0, or cat or svd for negative weights");
+                }
+            }
+        }
+
+        private String names() {
+            List<String> names = new ArrayList<>();
+            for (Adapter adapter : adapters) {
+                names.add(adapter.getName());
+            }
+            return names.toString();
+        }
+
+        private int newRank() {
+            int max = 0;
+            int sum = 0;
+            for (Adapter adapter : adapters) {
+                max = Math.max(max, adapter.getConfig().getR());
+                sum += adapter.getConfig().getR();
+            }
+            switch (combination) {
+                case LINEAR:
+                    return max;
+                case CAT:
+                    return sum;
+                default:
+                    return rank > 0 ? rank : max;
+            }
+        }
+
+        private Factors combine(String path, int newRank) {
+            List<Factors> parts = new ArrayList<>();
+            List<Double> factors = new ArrayList<>();
+            for (int i = 0; i < adapters.size(); i++) {
+                Factors f = adapters.get(i).getLayers().get(path);
+                if (f != null) {
+                    parts.add(f);
+                    factors.add(weights[i] * adapters.get(i).getConfig().getScaling());
+                }
+            }
+            switch (combination) {
+                case LINEAR:
+                    return linear(parts, factors);
+                case CAT:
+                    return cat(parts, factors, newRank);
+                default:
+                    return svd(parts, factors, newRank);
+            }
+        }
+    }
+
+    /** {@code A = sum sqrt(w s) A_i}, {@code B = sum sqrt(w s) B_i}. */
+    static Factors linear(List<Factors> parts, List<Double> weightTimesScaling) {
+        Factors first = parts.get(0);
+        double[] a = new double[first.a.length];
+        double[] b = new double[first.b.length];
+        for (int i = 0; i < parts.size(); i++) {
+            double root = Math.sqrt(weightTimesScaling.get(i));
+            addScaled(a, parts.get(i).a, root);
+            addScaled(b, parts.get(i).b, root);
+        }
+        return new Factors(first.r, first.in, first.out, a, b);
+    }
+
+    private static void addScaled(double[] target, double[] source, double factor) {
+        for (int j = 0; j < target.length; j++) {
+            target[j] += factor * source[j];
+        }
+    }
+
+    /**
+     * The stacked {@code [w_i s_i A_i]: [rank, in]} and side by side {@code [B_i]: [out, rank]},
+     * zeros beyond the parts' ranks.
+     */
+    static Factors cat(List<Factors> parts, List<Double> weightTimesScaling, int rank) {
+        int in = parts.get(0).in;
+        int out = parts.get(0).out;
+        double[] a = new double[rank * in];
+        double[] b = new double[out * rank];
+        int offset = 0;
+        for (int i = 0; i < parts.size(); i++) {
+            Factors f = parts.get(i);
+            double factor = weightTimesScaling.get(i);
+            for (int k = 0; k < f.r; k++) {
+                for (int j = 0; j < in; j++) {
+                    a[(offset + k) * in + j] = factor * f.a[k * in + j];
+                }
+                for (int o = 0; o < out; o++) {
+                    b[o * rank + offset + k] = f.b[o * f.r + k];
+                }
+            }
+            offset += f.r;
+        }
+        return new Factors(rank, in, out, a, b);
+    }
+
+    /** The best rank-{@code rank} factors of {@code sum w_i s_i B_i A_i}; see the class doc. */
+    static Factors svd(List<Factors> parts, List<Double> weightTimesScaling, int rank) {
+        int k = 0;
+        for (Factors f : parts) {
+            k += f.r;
+        }
+        // D = P Q with P: [out, k], Q: [k, in], the exact cat factors
+        Factors cat = cat(parts, Collections.nCopies(parts.size(), 1.0), k);
+        int in = cat.in;
+        int out = cat.out;
+        double[] p = cat.b.clone(); // [out, k]; scale its columns by w_i s_i instead of Q's rows
+        int offset = 0;
+        for (int i = 0; i < parts.size(); i++) {
+            for (int c = offset; c < offset + parts.get(i).r; c++) {
+                for (int o = 0; o < out; o++) {
+                    p[o * k + c] *= weightTimesScaling.get(i);
+                }
+            }
+            offset += parts.get(i).r;
+        }
+        double[] qt = transpose(cat.a, k, in); // [in, k]
+        double[] rp = orthonormalize(p, out, k); // p becomes Q_P, rp = R_P: [k, k]
+        double[] rq = orthonormalize(qt, in, k); // qt becomes Q_Q, rq = R_Q: [k, k]
+        // core C = R_P R_Q^T, [k, k]
+        double[] core = new double[k * k];
+        for (int i = 0; i < k; i++) {
+            for (int j = 0; j < k; j++) {
+                double sum = 0;
+                for (int l = 0; l < k; l++) {
+                    sum += rp[i * k + l] * rq[j * k + l];
+                }
+                core[i * k + j] = sum;
+            }
+        }
+        double[] v = jacobi(core, k); // core becomes C V = U S, v = V
+        Integer[] order = new Integer[k];
+        double[] norms = new double[k];
+        for (int c = 0; c < k; c++) {
+            order[c] = c;
+            for (int l = 0; l < k; l++) {
+                norms[c] += core[l * k + c] * core[l * k + c];
+            }
+        }
+        Arrays.sort(order, (x, y) -> Double.compare(norms[y], norms[x]));
+        int kept = Math.min(rank, k);
+        double[] a = new double[rank * in];
+        double[] b = new double[out * rank];
+        for (int n = 0; n < kept; n++) {
+            int c = order[n];
+            // B column n = Q_P (U S)[:, c]; A row n = (Q_Q V[:, c])^T
+            for (int o = 0; o < out; o++) {
+                double sum = 0;
+                for (int l = 0; l < k; l++) {
+                    sum += p[o * k + l] * core[l * k + c];
+                }
+                b[o * rank + n] = sum;
+            }
+            for (int j = 0; j < in; j++) {
+                double sum = 0;
+                for (int l = 0; l < k; l++) {
+                    sum += qt[j * k + l] * v[l * k + c];
+                }
+                a[n * in + j] = sum;
+            }
+        }
+        return new Factors(rank, in, out, a, b);
+    }
+
+    private static double[] transpose(double[] m, int rows, int cols) {
+        double[] t = new double[m.length];
+        for (int i = 0; i < rows; i++) {
+            for (int j = 0; j < cols; j++) {
+                t[j * rows + i] = m[i * cols + j];
+            }
+        }
+        return t;
+    }
+
+    /**
+     * Gram-Schmidt, each projection done twice (CGS2), on the columns of {@code m: [rows, cols]}
+     * in place: {@code m} becomes {@code Q} with orthonormal or zero columns, and the returned
+     * {@code R: [cols, cols]} is upper triangular with {@code m = Q R}. A column that is, to
+     * rounding, in the span of the earlier ones becomes zero, its row of {@code R} keeping only the
+     * projections: {@code Q R} is still {@code m}.
+     */
+    static double[] orthonormalize(double[] m, int rows, int cols) {
+        double[] r = new double[cols * cols];
+        for (int c = 0; c < cols; c++) {
+            double before = columnNorm(m, rows, cols, c);
+            for (int pass = 0; pass < 2; pass++) {
+                for (int e = 0; e < c; e++) {
+                    double dot = 0;
+                    for (int i = 0; i < rows; i++) {
+                        dot += m[i * cols + e] * m[i * cols + c];
+                    }
+                    r[e * cols + c] += dot;
+                    for (int i = 0; i < rows; i++) {
+                        m[i * cols + c] -= dot * m[i * cols + e];
+                    }
+                }
+            }
+            double norm = columnNorm(m, rows, cols, c);
+            // what is left of a dependent column is rounding noise: drop it
+            if (norm <= 1e-13 * before || norm == 0) {
+                for (int i = 0; i < rows; i++) {
+                    m[i * cols + c] = 0;
+                }
+                continue;
+            }
+            r[c * cols + c] = norm;
+            for (int i = 0; i < rows; i++) {
+                m[i * cols + c] /= norm;
+            }
+        }
+        return r;
+    }
+
+    private static double columnNorm(double[] m, int rows, int cols, int c) {
+        double sum = 0;
+        for (int i = 0; i < rows; i++) {
+            sum += m[i * cols + c] * m[i * cols + c];
+        }
+        return Math.sqrt(sum);
+    }
+
+    /**
+     * One-sided Jacobi (Hestenes) on the square {@code w: [n, n]} in place: plane rotations of
+     * column pairs until every pair is orthogonal to rounding. Then {@code w} is {@code U S} (its
+     * column norms the singular values) and the returned {@code V: [n, n]} is orthogonal with
+     * {@code w_in = (U S) V^T}.
+     */
+    static double[] jacobi(double[] w, int n) {
+        double[] v = new double[n * n];
+        for (int i = 0; i < n; i++) {
+            v[i * n + i] = 1;
+        }
+        for (int sweep = 0; sweep < 100; sweep++) {
+            boolean rotated = false;
+            for (int p = 0; p < n - 1; p++) {
+                for (int q = p + 1; q < n; q++) {
+                    double alpha = 0;
+                    double beta = 0;
+                    double gamma = 0;
+                    for (int i = 0; i < n; i++) {
+                        alpha += w[i * n + p] * w[i * n + p];
+                        beta += w[i * n + q] * w[i * n + q];
+                        gamma += w[i * n + p] * w[i * n + q];
+                    }
+                    if (gamma == 0 || Math.abs(gamma) <= 1e-15 * Math.sqrt(alpha * beta)) {
+                        continue;
+                    }
+                    rotated = true;
+                    double zeta = (beta - alpha) / (2 * gamma);
+                    double t = Math.signum(zeta) / (Math.abs(zeta) + Math.sqrt(1 + zeta * zeta));
+                    if (zeta == 0) {
+                        t = 1;
+                    }
+                    double cos = 1 / Math.sqrt(1 + t * t);
+                    double sin = cos * t;
+                    rotate(w, n, p, q, cos, sin);
+                    rotate(v, n, p, q, cos, sin);
+                }
+            }
+            if (!rotated) {
+                return v;
+            }
+        }
+        return v; // 100 sweeps leave any real matrix orthogonal far below float32 rounding
+    }
+
+    private static void rotate(double[] m, int n, int p, int q, double cos, double sin) {
+        for (int i = 0; i < n; i++) {
+            double x = m[i * n + p];
+            double y = m[i * n + q];
+            m[i * n + p] = cos * x - sin * y;
+            m[i * n + q] = sin * x + cos * y;
+        }
+    }
+}
