@@ -6,7 +6,6 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 
 import org.peft4j.core.config.JsonConfigReader;
-import org.peft4j.core.io.AtomicDirectory;
 import org.peft4j.models.llama.LlamaConfig;
 import org.peft4j.models.llama.LlamaForCausalLM;
 import org.peft4j.models.llama.weights.LlamaCheckpoints;
@@ -116,13 +115,7 @@ public final class InitCommand implements Callable<Integer> {
         try (NDManager manager = NDManager.newBaseManager()) {
             LlamaForCausalLM llama =
                     LlamaForCausalLM.random(architecture, manager, seed, deviation);
-            AtomicDirectory.replace(
-                    output,
-                    AtomicDirectory.KEEP_NOTHING,
-                    dir -> {
-                        LlamaCheckpoints.save(llama, dir);
-                        LlamaCheckpoints.copyTokenizer(config, dir);
-                    });
+            LlamaCheckpoints.saveWithTokenizer(llama, config, output);
         }
         logger.info("{} with random weights, N(0, {}): {}", architecture, deviation, output);
         System.out.println(output);

@@ -3,7 +3,6 @@ package org.peft4j.cli;
 import ai.djl.ndarray.NDManager;
 
 import org.peft4j.core.PeftModel;
-import org.peft4j.core.io.AtomicDirectory;
 import org.peft4j.models.llama.LlamaForCausalLM;
 import org.peft4j.models.llama.weights.LlamaCheckpoints;
 import org.peft4j.lora.LoRAModel;
@@ -82,13 +81,7 @@ public final class MergeCommand implements Callable<Integer> {
             }
             ((LoRAModel) peft).mergeAndUnload();
             // the weights, config and tokenizer in one replacement: all of them or none
-            AtomicDirectory.replace(
-                    output,
-                    AtomicDirectory.KEEP_NOTHING,
-                    dir -> {
-                        LlamaCheckpoints.save(llama, dir);
-                        LlamaCheckpoints.copyTokenizer(model, dir);
-                    });
+            LlamaCheckpoints.saveWithTokenizer(llama, model, output);
             logger.info("merged {} into {}: {}", adapter, model, output);
             System.out.println(output);
         }

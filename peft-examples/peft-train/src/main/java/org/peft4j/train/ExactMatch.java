@@ -50,7 +50,7 @@ public final class ExactMatch {
             for (Example example : batch) {
                 if (example.isConversation()) {
                     throw new IllegalArgumentException(
-                            (example.origin() == null ? "" : example.origin() + ": ")
+                            example.where()
                                     + "exact match compares a src/tgt example's answer; a"
                                     + " conversation has none to compare");
                 }

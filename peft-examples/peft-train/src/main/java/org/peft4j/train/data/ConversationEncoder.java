@@ -126,23 +126,19 @@ final class ConversationEncoder {
             return template.render(messages, prompt);
         } catch (RuntimeException e) {
             throw new IllegalArgumentException(
-                    where(example) + "the chat template failed: " + e.getMessage(), e);
+                    example.where() + "the chat template failed: " + e.getMessage(), e);
         }
     }
 
     private static IllegalArgumentException problem(Example example, int turn, String what) {
         return new IllegalArgumentException(
-                where(example)
+                example.where()
                         + "assistant message "
                         + turn
                         + " cannot be located for the loss: "
                         + what
                         + "; learn every token instead (ExampleEncoder.Builder.optTrainOnAll,"
                         + " --train-on-all), or split the conversation");
-    }
-
-    private static String where(Example example) {
-        return example.origin() == null ? "" : example.origin() + ": ";
     }
 
     private static String quote(String text) {

@@ -90,6 +90,15 @@ public record Example(
     }
 
     /**
+     * Returns the origin as the start of a message about the example.
+     *
+     * @return {@code "file:line: "}, or empty when the origin is unknown
+     */
+    public String where() {
+        return origin == null ? "" : origin + ": ";
+    }
+
+    /**
      * Returns whether this is a conversation rather than rounds.
      *
      * @return true for {@code messages} or {@code conversations} data

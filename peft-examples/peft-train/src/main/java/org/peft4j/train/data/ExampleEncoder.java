@@ -162,7 +162,7 @@ public final class ExampleEncoder {
     public Optional<TokenizedExample> encode(Example example) {
         Encoding encoding = encoding(example);
         if (encoding.example().countTargets() == 0) {
-            logger.warn("{}nothing to learn within the max length: skipped", where(example));
+            logger.warn("{}nothing to learn within the max length: skipped", example.where());
             return Optional.empty();
         }
         if (!encoding.overlong()) {
@@ -318,7 +318,7 @@ public final class ExampleEncoder {
     private Encoding conversation(Example example) {
         if (conversations == null) {
             throw new IllegalArgumentException(
-                    where(example)
+                    example.where()
                             + "holds a conversation, but the encoder has no chat template: load"
                             + " it with ChatTemplate.fromPretrained(modelDir) (the model's"
                             + " tokenizer_config.json chat_template or chat_template.jinja) and"
@@ -334,10 +334,6 @@ public final class ExampleEncoder {
                         Arrays.copyOf(whole.inputIds(), maxLength),
                         Arrays.copyOf(whole.labels(), maxLength));
         return new Encoding(cut, length, true, false);
-    }
-
-    private static String where(Example example) {
-        return example.origin() == null ? "" : example.origin() + ": ";
     }
 
     private TokenizedExample oneRound(int[] source, int[] target) {

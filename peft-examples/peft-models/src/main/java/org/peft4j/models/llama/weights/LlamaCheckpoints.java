@@ -128,8 +128,8 @@ public final class LlamaCheckpoints {
      * AtomicDirectory}), so a save killed at any moment leaves the old checkpoint or the new one
      * once the next save or {@link #load} has recovered it. Every checkpoint file of the old
      * directory (weights of any layout, their index, the configs) is replaced; other entries, a
-     * tokenizer or a training run's files, are kept. The tokenizer is the caller's to copy; to
-     * write it in the same replacement, call this inside {@link AtomicDirectory#replace}.
+     * tokenizer or a training run's files, are kept. To write a new directory with the tokenizer
+     * in the same replacement, use {@link #saveWithTokenizer}.
      *
      * @param llama the model, with its weights (merged adapters included)
      * @param dir the directory; created when missing
@@ -138,14 +138,42 @@ public final class LlamaCheckpoints {
      * @throws IllegalArgumentException if {@code dir} is a file
      */
     public static void save(LlamaForCausalLM llama, Path dir) throws IOException {
+        requireWhole(llama);
+        AtomicDirectory.replace(
+                dir, name -> !CHECKPOINT_FILE.matcher(name).matches(), d -> write(llama, d));
+    }
+
+    /**
+     * Writes a model and the tokenizer beside another checkpoint ({@link #copyTokenizer}) as one
+     * new directory, all or nothing: {@code dir} is replaced as a whole, none of its old entries
+     * kept, so a killed write leaves the old directory or the new one whole.
+     *
+     * @param llama the model, with its weights (merged adapters included)
+     * @param tokenizerFrom the model path whose tokenizer files are copied
+     * @param dir the directory; created when missing
+     * @throws IOException if there is no tokenizer or writing fails; the directory is then as it
+     *     was
+     * @throws IllegalArgumentException if {@code dir} is a file
+     */
+    public static void saveWithTokenizer(LlamaForCausalLM llama, Path tokenizerFrom, Path dir)
+            throws IOException {
+        requireWhole(llama);
+        AtomicDirectory.replace(
+                dir,
+                AtomicDirectory.KEEP_NOTHING,
+                d -> {
+                    write(llama, d);
+                    copyTokenizer(tokenizerFrom, d);
+                });
+    }
+
+    private static void requireWhole(LlamaForCausalLM llama) {
         if (llama.getTensorParallelGroup().getDegree() > 1) {
             throw new IllegalStateException(
                     "this model holds one rank's part of its layers; save the full model from a"
                             + " single-process run (adapters save merged with"
                             + " LoRAModel.savePretrained)");
         }
-        AtomicDirectory.replace(
-                dir, name -> !CHECKPOINT_FILE.matcher(name).matches(), d -> write(llama, d));
     }
 
     private static void write(LlamaForCausalLM llama, Path dir) throws IOException {
