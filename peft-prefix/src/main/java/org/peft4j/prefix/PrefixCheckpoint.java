@@ -8,6 +8,9 @@ import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Parameter;
 import ai.djl.training.ParameterStore;
 
+import com.fasterxml.jackson.databind.ObjectMapper;
+
+import org.peft4j.core.PeftConfig;
 import org.peft4j.core.PeftModel;
 import org.peft4j.core.io.AtomicDirectory;
 import org.peft4j.core.io.NativeArrays;
@@ -23,11 +26,15 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
+import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Collections;
 import java.util.IdentityHashMap;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 
 /**
@@ -56,24 +63,37 @@ final class PrefixCheckpoint {
                     + " tokens, 2 * layers * kv heads * head dim])";
 
     private static final Logger logger = LoggerFactory.getLogger(PrefixCheckpoint.class);
+    private static final ObjectMapper JSON = new ObjectMapper();
 
     private PrefixCheckpoint() {}
 
-    /** Saves into a staging directory that then replaces {@code target} as a whole. */
-    static void save(PrefixModelForCausalLM model, Path target, boolean merge) throws IOException {
+    /**
+     * Saves the named prefixes into a staging directory that then replaces {@code target} as a
+     * whole: the default one at its root, every other in the subfolder of its name. The root's
+     * adapter files are replaced; other entries, subfolders this save does not write among them,
+     * stay.
+     */
+    static void save(PrefixModelForCausalLM model, Path target, boolean merge, List<String> names)
+            throws IOException {
         ShardGroup group = model.getShardGroup();
         AtomicDirectory.replace(
                 target,
                 name -> !PeftModel.isAdapterFile(name),
                 group.getRank(),
                 group::barrier,
-                dir -> write(model, dir, merge));
+                dir -> {
+                    for (String name : names) {
+                        Path into = dir;
+                        if (!PrefixModelForCausalLM.DEFAULT_ADAPTER.equals(name)) {
+                            into = Files.createDirectories(dir.resolve(name));
+                        }
+                        write(model.getPrefixEncoder(name), model.getPeftConfig(name), into, merge);
+                    }
+                });
     }
 
-    private static void write(PrefixModelForCausalLM model, Path dir, boolean merge)
+    private static void write(PrefixEncoder encoder, PrefixConfig config, Path dir, boolean merge)
             throws IOException {
-        PrefixEncoder encoder = model.getPrefixEncoder();
-        PrefixConfig config = model.getPeftConfig();
         PrefixConfig saved =
                 merge || encoder.getTensorParallelDegree() == 1
                         ? config.toBuilder().optTensorParallelDegree(1).build()
@@ -122,31 +142,13 @@ final class PrefixCheckpoint {
 
     private static PrefixModelForCausalLM load(
             CausalLanguageModel base, PrefixConfig config, Path dir) throws IOException {
-        if (!Files.isRegularFile(dir.resolve(PeftModel.WEIGHTS_FILE))
-                && ShardedCheckpoint.shardDegrees(dir, PeftModel.WEIGHTS_FILE).isEmpty()) {
-            throw new NoSuchFileException(
-                    dir.resolve(PeftModel.WEIGHTS_FILE).toString(),
-                    null,
-                    "missing: it holds the prefix (prompt_embeddings)");
-        }
-        boolean trainableProjection =
-                config.isPrefixProjection()
-                        && (Files.isRegularFile(dir.resolve(ENCODER_FILE))
-                                || !ShardedCheckpoint.shardDegrees(dir, ENCODER_FILE).isEmpty());
-        PrefixConfig effective = config;
-        if (config.isPrefixProjection() && !trainableProjection) {
-            logger.info(
-                    "{}: no {}; the saved prefix (the projection's output) becomes a fixed table",
-                    dir,
-                    ENCODER_FILE);
-            effective = config.toBuilder().withoutProjection().build();
-        }
+        boolean trainableProjection = trainableProjection(config, dir);
+        PrefixConfig effective = effective(config, dir, trainableProjection);
         // wrapping freezes the base model; a failed load puts its trainability back
-        Map<Parameter, Boolean> trainable = new IdentityHashMap<>();
-        base.getParameters().values().forEach(p -> trainable.put(p, p.requiresGradient()));
+        Map<Parameter, Boolean> trainable = trainability(base);
         PrefixModelForCausalLM model = new PrefixModelForCausalLM(base, effective);
         try {
-            copyWeights(model, dir, trainableProjection);
+            copyWeights(model.getPrefixEncoder(), dir, trainableProjection);
         } catch (IOException | RuntimeException e) {
             trainable.forEach((p, was) -> p.freeze(!was));
             throw e;
@@ -154,10 +156,160 @@ final class PrefixCheckpoint {
         return model;
     }
 
-    private static void copyWeights(
-            PrefixModelForCausalLM model, Path dir, boolean trainableProjection)
+    /**
+     * Loads the root of a directory as the default prefix and every subfolder that holds a named
+     * prefix as that prefix; a failure of any leaves the base model's trainability as it was.
+     */
+    static PrefixModelForCausalLM loadSet(CausalLanguageModel base, Path dir) throws IOException {
+        List<String> named = namedSubfolders(dir);
+        Map<Parameter, Boolean> trainable = trainability(base);
+        PrefixModelForCausalLM model = load(base, dir);
+        if (named.isEmpty()) {
+            return model;
+        }
+        if (model.getShardGroup().getDegree() > 1) {
+            logger.warn(
+                    "{}: the named prefixes {} are not loaded: named prefixes on a tensor-parallel"
+                            + " model are not supported yet",
+                    dir,
+                    named);
+            return model;
+        }
+        try {
+            for (String name : named) {
+                Path sub = dir.resolve(name);
+                try {
+                    loadNamed(model, sub, name);
+                } catch (IOException e) {
+                    throw new IOException(
+                            "the prefix \"" + name + "\" in " + sub + ": " + e.getMessage(), e);
+                } catch (IllegalArgumentException e) {
+                    throw new IllegalArgumentException(
+                            "the prefix \"" + name + "\" in " + sub + ": " + e.getMessage(), e);
+                }
+            }
+        } catch (IOException | RuntimeException e) {
+            trainable.forEach((p, was) -> p.freeze(!was));
+            for (String name : model.getAdapterNames()) {
+                model.getPrefixEncoder(name).getParameters().values().forEach(Parameter::close);
+            }
+            throw e;
+        }
+        return model;
+    }
+
+    /**
+     * Reads a prefix directory into a new encoder and adds it to the model under a name already
+     * checked; nothing changes in the model unless every check and read succeeds.
+     */
+    static void loadNamed(PrefixModelForCausalLM model, Path dir, String name) throws IOException {
+        CausalLanguageModel base = (CausalLanguageModel) model.getBaseModel();
+        PrefixConfig config = PrefixConfig.fromPretrained(dir);
+        config.checkFits(base);
+        try (NDManager scratch = NDManager.newBaseManager(Device.cpu());
+                StagedWeights weights = PaddlePrefixFiles.stage(dir, config, scratch)) {
+            Path files = weights.getDir();
+            boolean trainableProjection = trainableProjection(config, files);
+            PrefixConfig fitted =
+                    PrefixModelForCausalLM.fitted(
+                            base, effective(config, files, trainableProjection));
+            PrefixEncoder encoder = PrefixModelForCausalLM.newEncoder(base, fitted);
+            if (!encoder.isInitialized()) {
+                throw new IllegalStateException(
+                        "the base model has no weights yet; initialize it before loading the"
+                                + " prefix \""
+                                + name
+                                + "\"");
+            }
+            try {
+                copyWeights(encoder, files, trainableProjection);
+            } catch (IOException | RuntimeException e) {
+                encoder.getParameters().values().forEach(Parameter::close);
+                throw e;
+            }
+            model.addPrefix(name, fitted, encoder);
+        }
+    }
+
+    /**
+     * The immediate subfolders of a directory that hold a prefix a model may take by their name,
+     * sorted; a training run's checkpoints, hidden entries and {@code default} are not among them.
+     */
+    static List<String> namedSubfolders(Path dir) throws IOException {
+        List<String> names = new ArrayList<>();
+        if (!Files.isDirectory(dir)) {
+            return names;
+        }
+        try (DirectoryStream<Path> entries = Files.newDirectoryStream(dir)) {
+            for (Path entry : entries) {
+                String name = entry.getFileName().toString();
+                if (Files.isDirectory(entry)
+                        && PrefixModelForCausalLM.nameProblem(name) == null
+                        && !PrefixModelForCausalLM.DEFAULT_ADAPTER.equals(name)
+                        && holdsPrefixConfig(entry)) {
+                    names.add(name);
+                }
+            }
+        }
+        Collections.sort(names);
+        return names;
+    }
+
+    /**
+     * Whether a directory holds the seed's prefix config, or an {@code adapter_config.json} that
+     * names no other method (one that cannot be parsed counts, so that loading names its fault).
+     */
+    private static boolean holdsPrefixConfig(Path dir) {
+        if (Files.isRegularFile(dir.resolve(PrefixConfig.SEED_CONFIG_FILE))) {
+            return true;
+        }
+        Path file = dir.resolve(PeftConfig.CONFIG_FILE);
+        if (!Files.isRegularFile(file)) {
+            return false;
+        }
+        try {
+            String type = JSON.readTree(file.toFile()).path("peft_type").asText("");
+            return type.isEmpty() || PrefixConfig.PEFT_TYPE.equals(type);
+        } catch (IOException e) {
+            return true;
+        }
+    }
+
+    private static Map<Parameter, Boolean> trainability(CausalLanguageModel base) {
+        Map<Parameter, Boolean> trainable = new IdentityHashMap<>();
+        base.getParameters().values().forEach(p -> trainable.put(p, p.requiresGradient()));
+        return trainable;
+    }
+
+    /** Refuses a directory without the prefix; says whether the projection's weights are there. */
+    private static boolean trainableProjection(PrefixConfig config, Path dir) throws IOException {
+        if (!Files.isRegularFile(dir.resolve(PeftModel.WEIGHTS_FILE))
+                && ShardedCheckpoint.shardDegrees(dir, PeftModel.WEIGHTS_FILE).isEmpty()) {
+            throw new NoSuchFileException(
+                    dir.resolve(PeftModel.WEIGHTS_FILE).toString(),
+                    null,
+                    "missing: it holds the prefix (prompt_embeddings)");
+        }
+        return config.isPrefixProjection()
+                && (Files.isRegularFile(dir.resolve(ENCODER_FILE))
+                        || !ShardedCheckpoint.shardDegrees(dir, ENCODER_FILE).isEmpty());
+    }
+
+    /** The config the loaded encoder takes: without a projection whose weights are missing. */
+    private static PrefixConfig effective(
+            PrefixConfig config, Path dir, boolean trainableProjection) {
+        if (config.isPrefixProjection() && !trainableProjection) {
+            logger.info(
+                    "{}: no {}; the saved prefix (the projection's output) becomes a fixed table",
+                    dir,
+                    ENCODER_FILE);
+            return config.toBuilder().withoutProjection().build();
+        }
+        return config;
+    }
+
+    private static void copyWeights(PrefixEncoder encoder, Path dir, boolean trainableProjection)
             throws IOException {
-        PrefixEncoder encoder = model.getPrefixEncoder();
         Map<String, Parameter> targets;
         Map<String, Sharding> shardings;
         String file;
