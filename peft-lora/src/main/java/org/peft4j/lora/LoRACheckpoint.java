@@ -46,18 +46,31 @@ final class LoRACheckpoint {
 
     private LoRACheckpoint() {}
 
-    /** Saves into a staging directory that then replaces {@code target} as a whole. */
-    static void save(LoRAModel model, Path target, boolean mergeTensorParallel) throws IOException {
+    /**
+     * Saves the named adapters into a staging directory that then replaces {@code target} as a
+     * whole: {@code default} at its root, the others in subfolders named after them. The old
+     * directory's root adapter files go only when {@code default} is written.
+     */
+    static void save(LoRAModel model, Path target, boolean mergeTensorParallel, List<String> names)
+            throws IOException {
+        boolean root = names.contains(LoRAModel.DEFAULT_ADAPTER);
         ShardedCheckpoint.replaceDirectory(
                 target,
-                Shardings.of(model, savedState(model)),
-                name -> !PeftModel.isAdapterFile(name),
-                dir -> write(model, dir, mergeTensorParallel));
+                Shardings.of(model, savedState(model, names.get(0))),
+                name -> !root || !PeftModel.isAdapterFile(name),
+                dir -> {
+                    for (String name : names) {
+                        Path into =
+                                name.equals(LoRAModel.DEFAULT_ADAPTER) ? dir : dir.resolve(name);
+                        Files.createDirectories(into);
+                        write(model, name, into, mergeTensorParallel);
+                    }
+                });
     }
 
-    private static void write(LoRAModel model, Path dir, boolean mergeTensorParallel)
+    private static void write(LoRAModel model, String name, Path dir, boolean mergeTensorParallel)
             throws IOException {
-        Map<String, Parameter> state = savedState(model);
+        Map<String, Parameter> state = savedState(model, name);
         Map<String, NDArray> tensors = new LinkedHashMap<>();
         for (Map.Entry<String, Parameter> entry : state.entrySet()) {
             Parameter parameter = entry.getValue();
@@ -70,13 +83,13 @@ final class LoRACheckpoint {
             tensors.put(entry.getKey(), parameter.getArray());
         }
         Map<String, Sharding> shardings = Shardings.of(model, state);
-        LoRAConfig config = model.getPeftConfig();
+        LoRAConfig config = model.getPeftConfig(name);
         LoRAConfig saved =
                 mergeTensorParallel || shardings.isEmpty()
                         ? config.toBuilder().optTensorParallelDegree(1).build()
                         : config;
         // target_modules as the tools that read each file select layers: the adapted ones
-        Set<String> adapted = model.getLoRALayers().keySet();
+        Set<String> adapted = model.getLoRALayers(name).keySet();
         List<String> modulePaths = new ArrayList<>();
         for (String path : BlockPaths.blocks(model.getBaseModel()).keySet()) {
             if (adapted.stream().noneMatch(a -> path.startsWith(a + '.'))) {
@@ -145,36 +158,7 @@ final class LoRACheckpoint {
         checkTargetsAgree(base, config, dir);
         LoRAModel model = new LoRAModel(base, config);
         try {
-            Map<String, Parameter> state = savedState(model);
-            Map<String, Shape> shapes = new LinkedHashMap<>();
-            for (Map.Entry<String, Parameter> entry : state.entrySet()) {
-                if (!entry.getValue().isInitialized()) {
-                    throw new IllegalStateException(
-                            "cannot load the adapter in "
-                                    + dir
-                                    + ": the base model's parameter "
-                                    + entry.getKey().substring(PeftModel.KEY_PREFIX.length())
-                                    + " is not initialised; load or initialise the base model's"
-                                    + " weights first");
-                }
-                shapes.put(entry.getKey(), entry.getValue().getArray().getShape());
-            }
-            NDManager owner = state.values().iterator().next().getArray().getManager();
-            // PaddleNLP's files are read through their Hugging Face form, checked as HF's are
-            try (NDManager scratch = owner.newSubManager();
-                    StagedWeights weights =
-                            PaddleLoRAFiles.stage(dir, config.getTensorParallelDegree(), scratch)) {
-                Map<String, NDArray> loaded =
-                        ShardedCheckpoint.load(
-                                weights.getDir(),
-                                PeftModel.WEIGHTS_FILE,
-                                shapes,
-                                Shardings.of(model, state),
-                                scratch,
-                                HINT);
-                loaded.forEach(
-                        (key, value) -> NativeArrays.copyInto(state.get(key).getArray(), value));
-            }
+            loadWeights(model, LoRAModel.DEFAULT_ADAPTER, dir);
             return model;
         } catch (IOException | RuntimeException e) {
             model.unload();
@@ -182,10 +166,46 @@ final class LoRACheckpoint {
         }
     }
 
-    /** The adapter's parameters by saved key: {@code base_model.model.} + logical path. */
-    private static Map<String, Parameter> savedState(LoRAModel model) {
+    /**
+     * Reads an adapter's saved weights into its parameters, every key and shape checked against
+     * the parameters' current shapes before the first is overwritten.
+     */
+    static void loadWeights(LoRAModel model, String name, Path dir) throws IOException {
+        Map<String, Parameter> state = savedState(model, name);
+        Map<String, Shape> shapes = new LinkedHashMap<>();
+        for (Map.Entry<String, Parameter> entry : state.entrySet()) {
+            if (!entry.getValue().isInitialized()) {
+                throw new IllegalStateException(
+                        "cannot load the adapter in "
+                                + dir
+                                + ": the base model's parameter "
+                                + entry.getKey().substring(PeftModel.KEY_PREFIX.length())
+                                + " is not initialised; load or initialise the base model's"
+                                + " weights first");
+            }
+            shapes.put(entry.getKey(), entry.getValue().getArray().getShape());
+        }
+        NDManager owner = state.values().iterator().next().getArray().getManager();
+        int degree = model.getPeftConfig(name).getTensorParallelDegree();
+        // PaddleNLP's files are read through their Hugging Face form, checked as HF's are
+        try (NDManager scratch = owner.newSubManager();
+                StagedWeights weights = PaddleLoRAFiles.stage(dir, degree, scratch)) {
+            Map<String, NDArray> loaded =
+                    ShardedCheckpoint.load(
+                            weights.getDir(),
+                            PeftModel.WEIGHTS_FILE,
+                            shapes,
+                            Shardings.of(model, state),
+                            scratch,
+                            HINT);
+            loaded.forEach((key, value) -> NativeArrays.copyInto(state.get(key).getArray(), value));
+        }
+    }
+
+    /** An adapter's parameters by saved key: {@code base_model.model.} + logical path. */
+    private static Map<String, Parameter> savedState(LoRAModel model, String name) {
         Map<String, Parameter> state = new LinkedHashMap<>();
-        model.adapterState().forEach((path, p) -> state.put(PeftModel.KEY_PREFIX + path, p));
+        model.adapterState(name).forEach((path, p) -> state.put(PeftModel.KEY_PREFIX + path, p));
         return state;
     }
 }

@@ -3,7 +3,9 @@ package org.peft4j.lora;
 import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Parameter;
@@ -15,11 +17,18 @@ import ai.djl.training.initializer.NormalInitializer;
 import ai.djl.training.initializer.UniformInitializer;
 import ai.djl.util.PairList;
 
+import org.peft4j.core.AdapterNames;
 import org.peft4j.core.Scalars;
 import org.peft4j.core.io.NativeArrays;
 import org.peft4j.core.parallel.Sharding;
 
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
 import java.util.List;
+import java.util.Map;
+import java.util.Set;
 
 /**
  * A {@link Linear} layer with a low-rank adapter:
@@ -34,6 +43,10 @@ import java.util.List;
  * {@code lora_A} and {@code lora_B}. Being a {@code Linear} itself, it fits the typed {@code
  * Linear} fields through which DJL's composites call their children.
  *
+ * <p>A layer may carry several named adapters ({@link LoRABranch}, {@code default} first); the
+ * branches of the active ones add, and in a mixed batch ({@link AdapterRows}) each row takes only
+ * its own adapter's branch.
+ *
  * <p>{@code B A} is never materialised in the forward pass. {@link #merge()} adds {@code s B A} to
  * {@code W} and the forward pass then skips the branch; {@link #unmerge()} subtracts it again,
  * which restores {@code W} to within float rounding. A merged layer refuses to run in training
@@ -41,19 +54,21 @@ import java.util.List;
  */
 public class LoRALinear extends Linear {
 
+    /** The name of the adapter a layer carries when none is given. */
+    public static final String DEFAULT_ADAPTER = AdapterNames.DEFAULT;
+
     private final Linear baseLayer;
     private final String path;
     private final Parameter weight;
     private final Parameter bias;
-    private final Parameter loraA;
-    private final Parameter loraB;
-    private final int r;
-    private final double scaling;
-    private final float dropout;
-    private final DataType dtype;
     private final long outFeatures;
-    private boolean merged;
+    private final Sharding shardingOfA;
+    private final Sharding shardingOfB;
+    private final Map<String, LoRABranch> branches = new LinkedHashMap<>();
+    private final Set<String> merged = new LinkedHashSet<>();
+    private List<String> active;
     private boolean enabled = true;
+    private AdapterRows rows;
 
     /**
      * Wraps the layer given to the builder, all of whose adapter this process holds.
@@ -73,8 +88,9 @@ public class LoRALinear extends Linear {
      * from the same seed, and Kaiming's fan-in is the full layer's.
      *
      * <p>The shardings are values, known from the wrapped layer before this constructor runs, and
-     * the constructor calls no method a subclass could override: it only declares the parameters.
-     * {@link #initializeAdapterFromBase()} creates them after construction.
+     * the constructor calls no method a subclass could override: it only declares the parameters
+     * of the builder's adapter. {@link #initializeAdapterFromBase()} creates them after
+     * construction.
      *
      * @param builder the builder
      * @param outFeatures the rows of the wrapped weight, and of {@code B}
@@ -88,11 +104,9 @@ public class LoRALinear extends Linear {
         super(Linear.builder().setUnits(outFeatures).optBias(hasBias(builder.base)));
         this.baseLayer = builder.base;
         this.path = builder.path;
-        this.r = builder.r;
-        this.scaling = builder.scaling;
-        this.dropout = (float) builder.dropout;
-        this.dtype = builder.dtype;
         this.outFeatures = outFeatures;
+        this.shardingOfA = shardingOfA;
+        this.shardingOfB = shardingOfB;
         this.weight = builder.base.getParameters().get("weight");
         this.bias = builder.base.getParameters().get("bias");
         parameters.clear();
@@ -100,22 +114,51 @@ public class LoRALinear extends Linear {
         if (bias != null) {
             parameters.put("bias", bias);
         }
-        this.loraA =
+        declareBranch(builder);
+        this.active = List.of(builder.adapterName);
+    }
+
+    private LoRABranch declareBranch(Builder settings) {
+        String name = settings.adapterName;
+        Parameter a =
                 addParameter(
-                        adapterParameter("lora_A", initializerA(builder.init, r, shardingOfA)));
-        this.loraB =
+                        adapterParameter(
+                                parameterName("lora_A", name),
+                                initializerA(settings.init, settings.r, shardingOfA)));
+        Parameter b =
                 addParameter(
-                        adapterParameter("lora_B", initializerB(builder.init, r, shardingOfB)));
+                        adapterParameter(
+                                parameterName("lora_B", name),
+                                initializerB(settings.init, settings.r, shardingOfB)));
+        LoRABranch branch =
+                new LoRABranch(
+                        name,
+                        a,
+                        b,
+                        settings.r,
+                        settings.scaling,
+                        (float) settings.dropout,
+                        settings.dtype);
+        branches.put(name, branch);
+        return branch;
     }
 
     /**
-     * Creates {@code A} and {@code B} at once, on the wrapped weight's manager, when that weight
-     * already exists (a loaded model), so that the layer runs without {@link #initialize}; a layer
-     * whose weight is not set yet gets them from {@code initialize} instead. Whoever constructs the
-     * layer calls this right after the constructor: {@link Builder#build()}, or the {@link
-     * AdaptableLinear#adapt} of a layer that builds its own kind. Drawing {@code A} and {@code B}
-     * there rather than in the constructor keeps the constructor free of calls into a subclass
-     * whose fields are not yet set.
+     * The name of a branch's parameter in this block: {@code lora_A} for the {@code default}
+     * adapter, as a single-adapter layer always named it, {@code lora_A.<name>} for the others.
+     */
+    private static String parameterName(String matrix, String adapter) {
+        return DEFAULT_ADAPTER.equals(adapter) ? matrix : matrix + '.' + adapter;
+    }
+
+    /**
+     * Creates every adapter's {@code A} and {@code B} not yet created, on the wrapped weight's
+     * manager, when that weight already exists (a loaded model), so that the layer runs without
+     * {@link #initialize}; a layer whose weight is not set yet gets them from {@code initialize}
+     * instead. Whoever constructs the layer calls this right after the constructor: {@link
+     * Builder#build()}, or the {@link AdaptableLinear#adapt} of a layer that builds its own kind.
+     * Drawing {@code A} and {@code B} there rather than in the constructor keeps the constructor
+     * free of calls into a subclass whose fields are not yet set.
      */
     protected final void initializeAdapterFromBase() {
         if (!weight.isInitialized()) {
@@ -127,8 +170,13 @@ public class LoRALinear extends Linear {
         }
         prepareAdapter(inFeatures);
         NDManager manager = weight.getArray().getManager();
-        loraA.initialize(manager, dtype);
-        loraB.initialize(manager, dtype);
+        for (LoRABranch branch : branches.values()) {
+            for (Parameter parameter : branch.parameters()) {
+                if (!parameter.isInitialized()) {
+                    parameter.initialize(manager, branch.getDtype());
+                }
+            }
+        }
     }
 
     private static Parameter adapterParameter(String name, Initializer initializer) {
@@ -182,6 +230,115 @@ public class LoRALinear extends Linear {
     }
 
     /**
+     * Adds another adapter's branch to this layer, created at once when the wrapped weight is set
+     * (else by {@link #initialize}). The new adapter is not active: {@link #setActiveAdapters}
+     * turns it on.
+     *
+     * @param settings the new adapter's name ({@link Builder#optAdapterName}), rank, scaling,
+     *     dropout, initialisation and dtype; its wrapped layer is ignored
+     * @return the new branch
+     * @throws IllegalArgumentException if the layer has an adapter of that name, or a setting is
+     *     out of range
+     */
+    public LoRABranch addAdapter(Builder settings) {
+        settings.validate();
+        if (branches.containsKey(settings.adapterName)) {
+            throw new IllegalArgumentException(
+                    path + " already has an adapter named " + settings.adapterName);
+        }
+        LoRABranch branch = declareBranch(settings);
+        initializeAdapterFromBase();
+        return branch;
+    }
+
+    /**
+     * Removes an adapter's branch and frees its arrays.
+     *
+     * @param name the adapter
+     * @throws IllegalArgumentException if the layer has no such adapter
+     * @throws IllegalStateException if the adapter is merged into {@code W}
+     */
+    public void deleteAdapter(String name) {
+        LoRABranch branch = getBranch(name);
+        if (merged.contains(name)) {
+            throw new IllegalStateException(
+                    path + ": adapter " + name + " is merged into W; unmerge it before deleting");
+        }
+        branches.remove(name);
+        parameters.remove(branch.getLoraA().getName());
+        parameters.remove(branch.getLoraB().getName());
+        branch.parameters().forEach(Parameter::close);
+        List<String> remaining = new ArrayList<>(active);
+        remaining.remove(name);
+        active = List.copyOf(remaining);
+    }
+
+    /**
+     * Returns the branch of an adapter.
+     *
+     * @param name the adapter
+     * @return its branch on this layer
+     * @throws IllegalArgumentException if the layer has no such adapter
+     */
+    public LoRABranch getBranch(String name) {
+        LoRABranch branch = branches.get(name);
+        if (branch == null) {
+            throw new IllegalArgumentException(
+                    path + " has no adapter named " + name + "; it has " + branches.keySet());
+        }
+        return branch;
+    }
+
+    /**
+     * Returns every adapter's branch on this layer.
+     *
+     * @return an ordered, unmodifiable map from adapter name to branch
+     */
+    public Map<String, LoRABranch> getBranches() {
+        return Collections.unmodifiableMap(branches);
+    }
+
+    /** Replaces a branch's factor {@code s}, keeping its arrays (a hot swap with a new alpha). */
+    void setScaling(String name, double scaling) {
+        branches.put(name, getBranch(name).withScaling(scaling));
+    }
+
+    /**
+     * Sets which adapters take part in the forward pass; their branches add. Names this layer does
+     * not carry are skipped: an adapter need not target every layer.
+     *
+     * @param names the active adapters, in order
+     */
+    public void setActiveAdapters(List<String> names) {
+        List<String> own = new ArrayList<>();
+        for (String name : names) {
+            if (branches.containsKey(name)) {
+                own.add(name);
+            }
+        }
+        active = List.copyOf(own);
+    }
+
+    /**
+     * Returns the adapters of this layer that take part in the forward pass.
+     *
+     * @return an unmodifiable list, in order
+     */
+    public List<String> getActiveAdapters() {
+        return active;
+    }
+
+    /**
+     * Routes the rows of the following forward passes to adapters (a mixed batch), or ends that.
+     * {@link LoRAModel#forAdapterRows} sets this on every layer for one scope.
+     *
+     * @param rows which adapter each row uses, or null to use the active adapters again
+     */
+    public void setAdapterRows(AdapterRows rows) {
+        this.rows = rows;
+    }
+
+    /**
      * Returns the wrapped layer, whose weight this layer shares.
      *
      * @return the original {@code Linear}
@@ -200,21 +357,77 @@ public class LoRALinear extends Linear {
     }
 
     /**
-     * Returns {@code A: [r, in]}.
+     * Returns {@code A: [r, in]} of the one active adapter.
      *
      * @return the down-projection parameter
+     * @throws IllegalStateException unless exactly one adapter of this layer is active
      */
     public Parameter getLoraA() {
-        return loraA;
+        return soleBranch().getLoraA();
     }
 
     /**
-     * Returns {@code B: [out, r]}.
+     * Returns {@code B: [out, r]} of the one active adapter.
      *
      * @return the up-projection parameter
+     * @throws IllegalStateException unless exactly one adapter of this layer is active
      */
     public Parameter getLoraB() {
-        return loraB;
+        return soleBranch().getLoraB();
+    }
+
+    /**
+     * Returns the rank of the one active adapter.
+     *
+     * @return {@code r}
+     * @throws IllegalStateException unless exactly one adapter of this layer is active
+     */
+    public int getR() {
+        return soleBranch().getR();
+    }
+
+    /**
+     * Returns the factor {@code s} of the one active adapter's branch.
+     *
+     * @return {@code alpha / r}, or {@code alpha / sqrt(r)} with rsLoRA
+     * @throws IllegalStateException unless exactly one adapter of this layer is active
+     */
+    public double getScaling() {
+        return soleBranch().getScaling();
+    }
+
+    private LoRABranch soleBranch() {
+        if (active.size() != 1) {
+            throw new IllegalStateException(
+                    path
+                            + ": "
+                            + active.size()
+                            + " of its adapters are active "
+                            + active
+                            + "; ask getBranch(name) for one of "
+                            + branches.keySet());
+        }
+        return branches.get(active.get(0));
+    }
+
+    /**
+     * Returns whether a parameter is the {@code A} of one of the layer's adapters.
+     *
+     * @param parameter a parameter
+     * @return whether it is some branch's {@code A}
+     */
+    protected final boolean isLoraA(Parameter parameter) {
+        return branches.values().stream().anyMatch(b -> b.getLoraA() == parameter);
+    }
+
+    /**
+     * Returns whether a parameter is the {@code B} of one of the layer's adapters.
+     *
+     * @param parameter a parameter
+     * @return whether it is some branch's {@code B}
+     */
+    protected final boolean isLoraB(Parameter parameter) {
+        return branches.values().stream().anyMatch(b -> b.getLoraB() == parameter);
     }
 
     /**
@@ -236,43 +449,36 @@ public class LoRALinear extends Linear {
     }
 
     /**
-     * Returns the adapter's own parameters, the ones LoRA trains.
+     * Returns every adapter's own parameters, the ones LoRA trains.
      *
-     * @return {@code [lora_A, lora_B]}
+     * @return {@code [lora_A, lora_B]} of each adapter, in order
      */
     public List<Parameter> adapterParameters() {
-        return List.of(loraA, loraB);
+        List<Parameter> all = new ArrayList<>();
+        branches.values().forEach(branch -> all.addAll(branch.parameters()));
+        return all;
     }
 
     /**
-     * Returns the rank.
+     * Returns whether an adapter's {@code s B A} is currently added into {@code W}.
      *
-     * @return {@code r}
-     */
-    public int getR() {
-        return r;
-    }
-
-    /**
-     * Returns the factor {@code s} of the branch.
-     *
-     * @return {@code alpha / r}, or {@code alpha / sqrt(r)} with rsLoRA
-     */
-    public double getScaling() {
-        return scaling;
-    }
-
-    /**
-     * Returns whether {@code s B A} is currently added into {@code W}.
-     *
-     * @return the merge state
+     * @return true when some adapter is merged
      */
     public boolean isMerged() {
-        return merged;
+        return !merged.isEmpty();
     }
 
     /**
-     * Returns whether the branch takes part in the forward pass.
+     * Returns the adapters merged into {@code W}.
+     *
+     * @return an unmodifiable set, in merge order
+     */
+    public Set<String> getMergedAdapters() {
+        return Collections.unmodifiableSet(new LinkedHashSet<>(merged));
+    }
+
+    /**
+     * Returns whether the branches take part in the forward pass.
      *
      * @return false inside {@link LoRAModel#disableAdapter()}
      */
@@ -281,13 +487,13 @@ public class LoRALinear extends Linear {
     }
 
     /**
-     * Turns the branch on or off; a merged layer must be unmerged first.
+     * Turns the branches on or off; a merged layer must be unmerged first.
      *
-     * @param enabled whether the branch takes part in the forward pass
+     * @param enabled whether the branches take part in the forward pass
      * @throws IllegalStateException if the layer is merged
      */
     public void setEnabled(boolean enabled) {
-        if (merged && !enabled) {
+        if (isMerged() && !enabled) {
             throw new IllegalStateException(
                     path + ": unmerge the adapter before disabling it, or its delta stays in W");
         }
@@ -295,65 +501,97 @@ public class LoRALinear extends Linear {
     }
 
     /**
-     * Adds {@code s B A} into {@code W} without checking the result.
+     * Adds the active adapters' {@code s B A} into {@code W} without checking the result.
      *
-     * @return false if the layer was already merged (then nothing changes)
+     * @return false if nothing was left to merge (then nothing changes)
      */
     public boolean merge() {
         return merge(false);
     }
 
     /**
-     * Adds {@code s B A} into {@code W}.
+     * Adds the active adapters' {@code s B A} into {@code W}.
      *
-     * @param safe whether to compute the merged weight aside first and refuse it, leaving {@code W}
-     *     unchanged, when it holds NaN or infinity
-     * @return false if the layer was already merged (then nothing changes)
-     * @throws IllegalStateException if {@code safe} and the merged weight is not finite
+     * @param safe whether to compute each merged weight aside first and refuse it, leaving {@code
+     *     W} unchanged, when it holds NaN or infinity
+     * @return false if nothing was left to merge (then nothing changes)
+     * @throws IllegalStateException if {@code safe} and a merged weight is not finite
      */
     public boolean merge(boolean safe) {
-        if (merged) {
-            return false;
+        return merge(safe, active);
+    }
+
+    /**
+     * Adds the named adapters' {@code s B A} into {@code W}; names this layer does not carry, and
+     * adapters already merged, are skipped.
+     *
+     * @param safe whether to compute each merged weight aside first and refuse it, leaving {@code
+     *     W} unchanged, when it holds NaN or infinity
+     * @param names the adapters to merge
+     * @return false if nothing was left to merge (then nothing changes)
+     * @throws IllegalStateException if {@code safe} and a merged weight is not finite
+     */
+    public boolean merge(boolean safe, List<String> names) {
+        boolean changed = false;
+        for (String name : names) {
+            LoRABranch branch = branches.get(name);
+            if (branch == null || merged.contains(name)) {
+                continue;
+            }
+            mergeBranch(branch, safe);
+            merged.add(name);
+            changed = true;
         }
+        return changed;
+    }
+
+    private void mergeBranch(LoRABranch branch, boolean safe) {
         NDArray w = weight.getArray();
+        NDArray a = branch.getLoraA().getArray();
+        NDArray b = branch.getLoraB().getArray();
         if (safe) {
-            try (NDArray candidate =
-                    LoRAWeights.merged(w, loraA.getArray(), loraB.getArray(), scaling)) {
+            try (NDArray candidate = LoRAWeights.merged(w, a, b, branch.getScaling())) {
                 if (!LoRAWeights.isFinite(candidate)) {
                     throw new IllegalStateException(
                             path
-                                    + ": merging the adapter gives NaN or infinite weights; the"
-                                    + " adapter is broken (check the learning rate); W is"
-                                    + " unchanged");
+                                    + ": merging adapter "
+                                    + branch.getName()
+                                    + " gives NaN or infinite weights; the adapter is broken"
+                                    + " (check the learning rate); W is unchanged");
                 }
                 NativeArrays.copyInto(w, candidate);
             }
         } else {
-            try (NDArray delta =
-                    LoRAWeights.delta(
-                            loraA.getArray(), loraB.getArray(), scaling, w.getDataType())) {
+            try (NDArray delta = LoRAWeights.delta(a, b, branch.getScaling(), w.getDataType())) {
                 w.addi(delta);
             }
         }
-        merged = true;
-        return true;
     }
 
     /**
-     * Subtracts {@code s B A} from {@code W} again.
+     * Subtracts every merged adapter's {@code s B A} from {@code W} again, last merged first.
      *
-     * @return false if the layer was not merged (then nothing changes)
+     * @return false if nothing was merged (then nothing changes)
      */
     public boolean unmerge() {
-        if (!merged) {
+        if (merged.isEmpty()) {
             return false;
         }
+        List<String> order = new ArrayList<>(merged);
+        Collections.reverse(order);
         NDArray w = weight.getArray();
-        try (NDArray delta =
-                LoRAWeights.delta(loraA.getArray(), loraB.getArray(), scaling, w.getDataType())) {
-            w.subi(delta);
+        for (String name : order) {
+            LoRABranch branch = branches.get(name);
+            try (NDArray delta =
+                    LoRAWeights.delta(
+                            branch.getLoraA().getArray(),
+                            branch.getLoraB().getArray(),
+                            branch.getScaling(),
+                            w.getDataType())) {
+                w.subi(delta);
+            }
+            merged.remove(name);
         }
-        merged = false;
         return true;
     }
 
@@ -368,86 +606,183 @@ public class LoRALinear extends Linear {
     }
 
     /**
-     * Computes the layer with the parameters this process holds: {@code x W^T + s (dropout(x) A^T)
-     * B^T}, plus {@code b} if asked; the branch is skipped when merged or disabled. A layer split
-     * across ranks adds its collectives around this.
+     * Computes the layer with the parameters this process holds: {@code x W^T + sum_i s_i
+     * (dropout_i(x) A_i^T) B_i^T} over the active adapters not merged, plus {@code b} if asked;
+     * no branch runs inside {@link LoRAModel#disableAdapter()}. In a mixed batch ({@link
+     * #setAdapterRows}) each row gets only its own adapter's branch. A layer split across ranks
+     * adds its collectives around this.
      *
      * @param parameterStore the parameter store
-     * @param x the input {@code [..., in]}
+     * @param x the input {@code [..., in]}; {@code [B, ...]} in a mixed batch
      * @param withBias whether to add {@code b} (a row-parallel layer adds it after its sum)
      * @param training whether this is a training forward pass
      * @return {@code [..., out]}
-     * @throws IllegalStateException if the layer is merged and {@code training} is true
+     * @throws IllegalStateException if an active adapter is merged and {@code training} is true,
+     *     or a mixed batch is run in training, merged, or on an input of another batch size
      */
     protected NDArray project(
             ParameterStore parameterStore, NDArray x, boolean withBias, boolean training) {
         Device device = x.getDevice();
         NDArray w = parameterStore.getValue(weight, device, training);
         NDArray b = withBias ? parameterStore.getValue(bias, device, training) : null;
-        if (merged && training) {
-            throw new IllegalStateException(
-                    path
-                            + ": the adapter is merged into W, so training would give A and B no"
-                            + " gradient; call LoRAModel.train() or unmerge() first");
-        }
-        if (merged || !enabled) {
+        if (!enabled) {
             return linear(x, w, b).singletonOrThrow();
         }
-        NDArray a = parameterStore.getValue(loraA, device, training);
-        NDArray bb = parameterStore.getValue(loraB, device, training);
-        Shape shape = x.getShape();
-        long in = shape.get(shape.dimension() - 1);
-        if (!training && x.size() / in * (in + 2 * outFeatures) > 2 * in * outFeatures) {
-            return linear(x, effectiveWeight(w, a, bb, x.getManager()), b).singletonOrThrow();
+        if (rows != null) {
+            if (training) {
+                throw new IllegalStateException(
+                        path
+                                + ": a mixed-adapter batch is for inference; train one adapter"
+                                + " at a time (LoRAModel.setAdapter)");
+            }
+            return projectMixed(parameterStore, x, w, b);
         }
-        // Rows flattened so that the base product can take the LoRA term as its addend:
-        // y = x W^T + (s (x A^T) B^T + b) in one matrix-multiply-add, the scale applied to the
-        // [rows, r] intermediate, and no separate pass over [rows, out] to add the branch.
-        NDArray rows = x.reshape(-1, in);
-        NDArray h =
-                dropout > 0 ? Dropout.dropout(rows, dropout, training).singletonOrThrow() : rows;
-        if (h.getDataType() != a.getDataType()) {
-            h = h.toType(a.getDataType(), false);
-        }
-        NDArray down = Scalars.mul(linear(h, a).singletonOrThrow(), scaling);
-        NDArray addend;
-        if (bb.getDataType() == rows.getDataType()) {
-            addend = linear(down, bb, b).singletonOrThrow();
-        } else {
-            // A float16 adapter computes its branch in float16; the base bias is added after
-            // the cast back, so that it keeps the base layer's precision.
-            addend = linear(down, bb).singletonOrThrow().toType(rows.getDataType(), false);
-            if (b != null) {
-                addend = addend.add(b);
+        List<LoRABranch> running = new ArrayList<>();
+        for (String name : active) {
+            if (!merged.contains(name)) {
+                running.add(branches.get(name));
+            } else if (training) {
+                throw new IllegalStateException(
+                        path
+                                + ": adapter "
+                                + name
+                                + " is merged into W, so training would give its A and B no"
+                                + " gradient; call LoRAModel.train() or unmerge() first");
             }
         }
-        NDArray y = linear(rows, w, addend).singletonOrThrow();
-        return y.reshape(shape.slice(0, shape.dimension() - 1).add(outFeatures));
+        return compute(parameterStore, x, w, b, running, training);
     }
 
     /**
-     * Returns {@code W + s B A} for an inference pass over many rows, in one matrix-multiply-add.
-     * Forming it costs a pass over {@code W} and an {@code [out, r] x [r, in]} product; the branch
-     * costs a second read of the {@code rows x in} input and a {@code rows x out} intermediate
-     * written and read again. Past {@code rows (in + 2 out) > 2 in out} (a 512 x 512 projection
-     * over more than 341 rows) the weight is cheaper. {@code W} itself is untouched, so the adapter
-     * stays separate.
+     * Runs each adapter's rows of a mixed batch together, then puts the rows back in batch order:
+     * one gather per group and one for the order, instead of a full pass per adapter.
      */
-    private NDArray effectiveWeight(NDArray w, NDArray a, NDArray b, NDManager scratch) {
-        NDArray effective;
-        try (NDArray detachedA = a.stopGradient();
-                NDArray detachedB = b.stopGradient()) {
-            if (a.getDataType() == w.getDataType()) {
-                try (NDArray scaledB = Scalars.mul(detachedB, scaling);
-                        NDArray columnsOfA = detachedA.transpose()) {
-                    effective = linear(scaledB, columnsOfA, w).singletonOrThrow();
-                }
-            } else {
-                try (NDArray delta =
-                        LoRAWeights.delta(detachedA, detachedB, scaling, w.getDataType())) {
-                    effective = w.add(delta);
+    private NDArray projectMixed(ParameterStore ps, NDArray x, NDArray w, NDArray b) {
+        if (!merged.isEmpty()) {
+            throw new IllegalStateException(
+                    path
+                            + ": a mixed-adapter batch needs the adapters unmerged, but "
+                            + merged
+                            + " is merged into W; call unmerge() first");
+        }
+        long batch = x.getShape().get(0);
+        if (x.getShape().dimension() < 2 || batch != rows.getBatchSize()) {
+            throw new IllegalStateException(
+                    path
+                            + ": the mixed batch names "
+                            + rows.getBatchSize()
+                            + " rows, but the layer's input is "
+                            + x.getShape()
+                            + "; give one adapter name per row of the batch");
+        }
+        NDManager manager = x.getManager();
+        NDList parts = new NDList();
+        for (Map.Entry<String, long[]> group : rows.getGroups().entrySet()) {
+            LoRABranch branch = branches.get(group.getKey());
+            List<LoRABranch> own = branch == null ? List.of() : List.of(branch);
+            NDArray groupRows =
+                    rows.getGroups().size() == 1
+                            ? x
+                            : x.get(new NDIndex("{}", manager.create(group.getValue())));
+            parts.add(compute(ps, groupRows, w, b, own, false));
+        }
+        if (parts.size() == 1) {
+            return parts.head();
+        }
+        NDArray concatenated = NDArrays.concat(parts, 0);
+        return concatenated.get(new NDIndex("{}", manager.create(rows.getRestoringOrder())));
+    }
+
+    private NDArray compute(
+            ParameterStore ps,
+            NDArray x,
+            NDArray w,
+            NDArray b,
+            List<LoRABranch> running,
+            boolean training) {
+        if (running.isEmpty()) {
+            return linear(x, w, b).singletonOrThrow();
+        }
+        Shape shape = x.getShape();
+        long in = shape.get(shape.dimension() - 1);
+        Device device = x.getDevice();
+        if (!training
+                && running.size() * (x.size() / in) * (in + 2 * outFeatures)
+                        > 2 * in * outFeatures) {
+            return linear(x, effectiveWeight(ps, w, running, device, x.getManager()), b)
+                    .singletonOrThrow();
+        }
+        // Rows flattened so that the base product can take the LoRA terms as its addend:
+        // y = x W^T + (sum_i s_i (x A_i^T) B_i^T + b) in one matrix-multiply-add, each scale
+        // applied to an [rows, r] intermediate, and no separate pass over [rows, out] per add.
+        NDArray flat = x.reshape(-1, in);
+        NDArray addend = b;
+        for (LoRABranch branch : running) {
+            addend = branchTerm(ps, branch, flat, addend, training);
+        }
+        NDArray y = linear(flat, w, addend).singletonOrThrow();
+        return y.reshape(shape.slice(0, shape.dimension() - 1).add(outFeatures));
+    }
+
+    /** Returns {@code addend + s (dropout(x) A^T) B^T} for one branch, {@code x: [rows, in]}. */
+    private static NDArray branchTerm(
+            ParameterStore ps, LoRABranch branch, NDArray x, NDArray addend, boolean training) {
+        Device device = x.getDevice();
+        NDArray a = ps.getValue(branch.getLoraA(), device, training);
+        NDArray b = ps.getValue(branch.getLoraB(), device, training);
+        float dropout = branch.getDropout();
+        NDArray h = dropout > 0 ? Dropout.dropout(x, dropout, training).singletonOrThrow() : x;
+        if (h.getDataType() != a.getDataType()) {
+            h = h.toType(a.getDataType(), false);
+        }
+        NDArray down = Scalars.mul(linear(h, a).singletonOrThrow(), branch.getScaling());
+        if (b.getDataType() == x.getDataType()) {
+            return linear(down, b, addend).singletonOrThrow();
+        }
+        // A float16 adapter computes its branch in float16; the base bias and the other branches
+        // are added after the cast back, so that they keep the base layer's precision.
+        NDArray term = linear(down, b).singletonOrThrow().toType(x.getDataType(), false);
+        return addend == null ? term : term.add(addend);
+    }
+
+    /**
+     * Returns {@code W + sum_i s_i B_i A_i} for an inference pass over many rows, in one
+     * matrix-multiply-add per branch. Forming it costs a pass over {@code W} and an {@code [out, r]
+     * x [r, in]} product per branch; each branch costs a second read of the {@code rows x in} input
+     * and a {@code rows x out} intermediate written and read again. Past {@code k rows (in + 2 out)
+     * > 2 in out} for {@code k} branches (one branch on a 512 x 512 projection: over 341 rows) the
+     * weight is cheaper. {@code W} itself is untouched, so the adapters stay separate.
+     */
+    private static NDArray effectiveWeight(
+            ParameterStore ps,
+            NDArray w,
+            List<LoRABranch> running,
+            Device device,
+            NDManager scratch) {
+        NDArray effective = w;
+        for (LoRABranch branch : running) {
+            NDArray a = ps.getValue(branch.getLoraA(), device, false);
+            NDArray b = ps.getValue(branch.getLoraB(), device, false);
+            NDArray next;
+            try (NDArray detachedA = a.stopGradient();
+                    NDArray detachedB = b.stopGradient()) {
+                if (a.getDataType() == w.getDataType()) {
+                    try (NDArray scaledB = Scalars.mul(detachedB, branch.getScaling());
+                            NDArray columnsOfA = detachedA.transpose()) {
+                        next = linear(scaledB, columnsOfA, effective).singletonOrThrow();
+                    }
+                } else {
+                    try (NDArray delta =
+                            LoRAWeights.delta(
+                                    detachedA, detachedB, branch.getScaling(), w.getDataType())) {
+                        next = effective.add(delta);
+                    }
                 }
             }
+            if (effective != w) {
+                effective.close();
+            }
+            effective = next;
         }
         effective.attach(scratch); // freed with the pass's other arrays, not with W's owner
         return effective;
@@ -464,8 +799,10 @@ public class LoRALinear extends Linear {
         if (bias != null) {
             bias.initialize(manager, dataType);
         }
-        loraA.initialize(manager, dtype);
-        loraB.initialize(manager, dtype);
+        for (LoRABranch branch : branches.values()) {
+            branch.getLoraA().initialize(manager, branch.getDtype());
+            branch.getLoraB().initialize(manager, branch.getDtype());
+        }
     }
 
     /** {@inheritDoc} */
@@ -483,18 +820,20 @@ public class LoRALinear extends Linear {
     }
 
     private void prepareAdapter(long inFeatures) {
-        if (!loraA.isInitialized()) {
-            loraA.setShape(new Shape(r, inFeatures));
-        }
-        if (!loraB.isInitialized()) {
-            loraB.setShape(new Shape(outFeatures, r));
+        for (LoRABranch branch : branches.values()) {
+            if (!branch.getLoraA().isInitialized()) {
+                branch.getLoraA().setShape(new Shape(branch.getR(), inFeatures));
+            }
+            if (!branch.getLoraB().isInitialized()) {
+                branch.getLoraB().setShape(new Shape(outFeatures, branch.getR()));
+            }
         }
     }
 
     /** {@inheritDoc} */
     @Override
     public String toString() {
-        return "LoRALinear(" + path + ", r=" + r + ", scaling=" + scaling + ')';
+        return "LoRALinear(" + path + ", " + branches.values() + ')';
     }
 
     /** The builder of {@link LoRALinear}: {@code set*} is required, {@code opt*} optional. */
@@ -507,8 +846,21 @@ public class LoRALinear extends Linear {
         double dropout;
         LoRAInit init = LoRAInit.KAIMING_UNIFORM;
         DataType dtype = DataType.FLOAT32;
+        String adapterName = DEFAULT_ADAPTER;
 
         Builder() {}
+
+        /**
+         * Sets the name of the adapter the layer is built with, or that {@link
+         * LoRALinear#addAdapter} adds.
+         *
+         * @param adapterName a name {@link AdapterNames} allows; default {@code default}
+         * @return this builder
+         */
+        public Builder optAdapterName(String adapterName) {
+            this.adapterName = adapterName;
+            return this;
+        }
 
         /**
          * Sets the rank.
@@ -592,6 +944,18 @@ public class LoRALinear extends Linear {
             if (base instanceof LoRALinear) {
                 throw new IllegalArgumentException(path + " already has a LoRA adapter");
             }
+            validate();
+            if (base instanceof AdaptableLinear) {
+                return ((AdaptableLinear) base).adapt(this);
+            }
+            LoRALinear layer = new LoRALinear(this);
+            layer.initializeAdapterFromBase();
+            return layer;
+        }
+
+        /** Checks the adapter's settings, those {@link LoRALinear#addAdapter} takes too. */
+        void validate() {
+            AdapterNames.check(adapterName);
             if (r <= 0) {
                 throw new IllegalArgumentException("r must be an integer > 0, got " + r);
             }
@@ -602,12 +966,6 @@ public class LoRALinear extends Linear {
                 throw new IllegalArgumentException(
                         "dtype must be float32 or float16, got " + dtype);
             }
-            if (base instanceof AdaptableLinear) {
-                return ((AdaptableLinear) base).adapt(this);
-            }
-            LoRALinear layer = new LoRALinear(this);
-            layer.initializeAdapterFromBase();
-            return layer;
         }
     }
 }

@@ -6,20 +6,25 @@ import ai.djl.nn.Block;
 import ai.djl.nn.Parameter;
 import ai.djl.nn.core.Linear;
 
+import org.peft4j.core.AdapterNames;
 import org.peft4j.core.AdapterScope;
 import org.peft4j.core.PeftConfig;
 import org.peft4j.core.PeftModel;
 import org.peft4j.core.io.AtomicDirectory;
 import org.peft4j.core.parallel.Shardings;
+import org.peft4j.core.tree.BlockPaths;
 import org.peft4j.core.tree.BlockReplacer;
 
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Collections;
+import java.util.IdentityHashMap;
 import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 
 /**
  * A model whose targeted {@link Linear} layers carry LoRA adapters.
@@ -44,15 +49,23 @@ import java.util.Map;
  */
 public class LoRAModel extends PeftModel {
 
-    private final LoRAConfig config;
-    private final Map<String, LoRALinear> layers;
+    /** The name of the adapter the constructor adds. */
+    public static final String DEFAULT_ADAPTER = AdapterNames.DEFAULT;
+
+    /** The name that, in a mixed batch ({@link #forAdapterRows}), runs a row on the base model. */
+    public static final String BASE_ADAPTER = AdapterNames.BASE;
+
+    private final Map<String, LoRAConfig> configs = new LinkedHashMap<>();
+    private final Map<String, LoRALinear> layers = new LinkedHashMap<>();
+    private List<String> active = List.of(DEFAULT_ADAPTER);
     private boolean training = true;
     private boolean unloaded;
+    private boolean rowsOpen;
 
     /**
-     * Adapts the layers of a model that the config targets. A config whose {@code
-     * tensor_parallel_degree} disagrees with the model's is replaced by a copy with the model's,
-     * with a warning ({@link PeftConfig#forModelDegree}).
+     * Adapts the layers of a model that the config targets, as the adapter {@value
+     * #DEFAULT_ADAPTER}. A config whose {@code tensor_parallel_degree} disagrees with the model's
+     * is replaced by a copy with the model's, with a warning ({@link PeftConfig#forModelDegree}).
      *
      * @param model the base model; initialised or not
      * @param config the adapter's config
@@ -61,15 +74,21 @@ public class LoRAModel extends PeftModel {
      */
     public LoRAModel(Block model, LoRAConfig config) {
         super(model);
-        this.config =
+        LoRAConfig fitted =
                 PeftConfig.forModelDegree(
                         config,
                         Shardings.degree(model),
                         degree -> config.toBuilder().optTensorParallelDegree(degree).build());
-        Map<String, Linear> targets = LoRATargets.find(model, config);
-        Map<String, LoRALinear> adapted = new LinkedHashMap<>();
+        adapt(DEFAULT_ADAPTER, fitted);
+        markOnlyLoRAAsTrainable();
+    }
+
+    /** Adds an adapter's branches: to layers already adapted, or by wrapping new ones. */
+    private void adapt(String name, LoRAConfig config) {
+        Block model = getBaseModel();
+        Map<String, Linear> targets = LoRATargets.find(model, config, !configs.isEmpty());
         for (Map.Entry<String, Linear> target : targets.entrySet()) {
-            LoRALinear layer =
+            LoRALinear.Builder settings =
                     LoRALinear.builder(target.getValue())
                             .setR(config.getR())
                             .optScaling(config.getScaling())
@@ -77,12 +96,308 @@ public class LoRAModel extends PeftModel {
                             .optInit(config.getInitLoraWeights())
                             .optDtype(config.getDtype())
                             .optPath(target.getKey())
-                            .build();
-            BlockReplacer.replace(model, target.getKey(), layer);
-            adapted.put(target.getKey(), layer);
+                            .optAdapterName(name);
+            if (target.getValue() instanceof LoRALinear) {
+                LoRALinear layer = (LoRALinear) target.getValue();
+                layer.addAdapter(settings);
+                layer.setActiveAdapters(active);
+            } else {
+                LoRALinear layer = settings.build();
+                layer.setActiveAdapters(active);
+                BlockReplacer.replace(model, target.getKey(), layer);
+                layers.put(target.getKey(), layer);
+            }
         }
-        this.layers = Collections.unmodifiableMap(adapted);
+        configs.put(name, config);
+        sortLayers();
+    }
+
+    /** Keeps the adapted layers in tree order, however many adapters added them. */
+    private void sortLayers() {
+        Map<String, LoRALinear> sorted = new LinkedHashMap<>();
+        for (String path : BlockPaths.blocks(getBaseModel()).keySet()) {
+            LoRALinear layer = layers.get(path);
+            if (layer != null) {
+                sorted.put(path, layer);
+            }
+        }
+        layers.clear();
+        layers.putAll(sorted);
+    }
+
+    /**
+     * Adds another adapter, inactive and frozen, beside the ones the model has: its branches join
+     * the layers its targets select (wrapping those not yet adapted). Adapters may differ in
+     * {@code r}, {@code lora_alpha}, targets, dropout and init; {@link #setAdapter} makes it the
+     * one that runs and trains.
+     *
+     * <p>Not supported yet, and refused: a further adapter on a tensor-parallel model, and
+     * several adapters where one trains base parameters ({@code bias}, {@code
+     * trainable_modules}), which the adapters would share.
+     *
+     * @param name the new adapter's name ({@link AdapterNames})
+     * @param config its config
+     * @throws IllegalArgumentException if the name is taken or not allowed, or the targets match
+     *     nothing or a block that is not a {@code Linear}; the model is then unchanged
+     * @throws IllegalStateException on a tensor-parallel model, or if this or an existing adapter
+     *     trains base parameters
+     */
+    public void addAdapter(String name, LoRAConfig config) {
+        checkNotUnloaded();
+        AdapterNames.check(name);
+        if (configs.containsKey(name)) {
+            throw new IllegalArgumentException(
+                    "the model already has an adapter named \""
+                            + name
+                            + "\" (it holds "
+                            + configs.keySet()
+                            + "); choose another name, or deleteAdapter(\""
+                            + name
+                            + "\") first");
+        }
+        if (Shardings.degree(getBaseModel()) > 1) {
+            throw new IllegalStateException(
+                    "named adapters on a tensor-parallel model are not supported yet; this model"
+                            + " holds only \""
+                            + DEFAULT_ADAPTER
+                            + "\" (use one model per adapter)");
+        }
+        Map<String, LoRAConfig> all = new LinkedHashMap<>(configs);
+        all.put(name, config);
+        all.forEach(LoRAModel::checkSharesNoBaseParameter);
+        adapt(name, config);
         markOnlyLoRAAsTrainable();
+    }
+
+    private static void checkSharesNoBaseParameter(String name, LoRAConfig config) {
+        if (config.getTrainableBias() != TrainableBias.NONE
+                || !config.getTrainableModules().isEmpty()) {
+            throw new IllegalStateException(
+                    "adapter \""
+                            + name
+                            + "\" trains base parameters (bias "
+                            + config.getTrainableBias()
+                            + ", trainable_modules "
+                            + config.getTrainableModules()
+                            + "), which several adapters on one model would share; use one"
+                            + " model per such adapter, or adapters with bias none and no"
+                            + " trainable_modules");
+        }
+    }
+
+    /**
+     * Reads a saved adapter (Hugging Face PEFT, the seed's or PaddleNLP's format) as a further
+     * named adapter, inactive and frozen, as {@link #addAdapter} adds one; its file is checked
+     * key by key and shape by shape, and on any fault the model is as it was.
+     *
+     * @param dir the adapter directory
+     * @param name the name to give it
+     * @throws IOException if a file cannot be read, or the weights file is missing or corrupt
+     * @throws IllegalArgumentException if the adapter does not fit the model, or the name is taken
+     */
+    public void loadAdapter(Path dir, String name) throws IOException {
+        AtomicDirectory.recover(dir);
+        LoRAConfig config = LoRAConfig.fromPretrained(dir);
+        addAdapter(name, config);
+        try {
+            LoRACheckpoint.loadWeights(this, name, dir);
+        } catch (IOException | RuntimeException e) {
+            deleteAdapter(name);
+            throw e;
+        }
+    }
+
+    /**
+     * Loads new weights into an existing adapter in place, without rebuilding the model (Hugging
+     * Face's {@code hotswap_adapter}): the new adapter must adapt the same layers with the same
+     * {@code r}; its {@code lora_alpha} may differ (the scaling follows). Its dropout and init
+     * only matter to training and are not taken. A server swaps adapters this way between
+     * requests without touching the model's tree.
+     *
+     * @param dir the new adapter's directory
+     * @param name the adapter whose weights it replaces
+     * @throws IOException if a file cannot be read, or the weights file is missing or corrupt
+     * @throws IllegalArgumentException if the name is unknown, or the new adapter's layers, rank
+     *     or shapes differ (each named); the adapter is then unchanged
+     * @throws IllegalStateException if the adapter is merged
+     */
+    public void hotswapAdapter(Path dir, String name) throws IOException {
+        checkNotUnloaded();
+        checkKnown(name);
+        checkNotMerged(name, "hot-swapping it");
+        AtomicDirectory.recover(dir);
+        LoRAConfig read = LoRAConfig.fromPretrained(dir);
+        LoRAConfig config =
+                PeftConfig.forModelDegree(
+                        read,
+                        Shardings.degree(getBaseModel()),
+                        degree -> read.toBuilder().optTensorParallelDegree(degree).build());
+        LoRAHotswap.swap(this, name, config, dir);
+        configs.put(name, config);
+    }
+
+    /** Gives an adapter's branches a new factor {@code s} after a hot swap. */
+    void rescale(String name, double scaling) {
+        for (LoRALinear layer : getLoRALayers(name).values()) {
+            layer.setScaling(name, scaling);
+        }
+    }
+
+    /**
+     * Makes one adapter the one that runs and trains: its parameters are trainable, every other
+     * adapter's frozen (as Hugging Face's {@code set_adapter} does).
+     *
+     * @param name the adapter
+     * @throws IllegalArgumentException if the model has no such adapter
+     */
+    public void setAdapter(String name) {
+        setAdapters(name);
+    }
+
+    /**
+     * Activates several adapters at once: on each layer their deltas add, {@code y = x W^T + b +
+     * sum_i s_i (x A_i^T) B_i^T}, and all of them train.
+     *
+     * @param names the adapters, at least one, each once
+     * @throws IllegalArgumentException if a name is unknown or repeated, or none is given
+     */
+    public void setAdapters(String... names) {
+        checkNotUnloaded();
+        if (names.length == 0) {
+            throw new IllegalArgumentException(
+                    "name at least one adapter of " + configs.keySet() + "; disableAdapter() runs"
+                            + " the base model");
+        }
+        List<String> chosen = List.of(names);
+        for (String name : chosen) {
+            checkKnown(name);
+        }
+        if (new LinkedHashSet<>(chosen).size() != chosen.size()) {
+            throw new IllegalArgumentException("an adapter is named twice in " + chosen);
+        }
+        active = chosen;
+        layers.values().forEach(layer -> layer.setActiveAdapters(chosen));
+        markOnlyLoRAAsTrainable();
+    }
+
+    /**
+     * Returns the adapters that run and train.
+     *
+     * @return an unmodifiable list, in order
+     */
+    public List<String> getActiveAdapters() {
+        return active;
+    }
+
+    /**
+     * Returns every adapter's name.
+     *
+     * @return an unmodifiable list, {@value #DEFAULT_ADAPTER} first unless deleted
+     */
+    public List<String> getAdapterNames() {
+        return List.copyOf(configs.keySet());
+    }
+
+    /**
+     * Removes an adapter: its branches and their arrays go, and layers no other adapter targets
+     * get their original {@code Linear} back.
+     *
+     * @param name an inactive, unmerged adapter
+     * @throws IllegalArgumentException if the model has no such adapter
+     * @throws IllegalStateException if it is active or merged
+     */
+    public void deleteAdapter(String name) {
+        checkNotUnloaded();
+        checkKnown(name);
+        if (active.contains(name)) {
+            throw new IllegalStateException(
+                    "adapter \""
+                            + name
+                            + "\" is active; setAdapter another of "
+                            + configs.keySet()
+                            + " first");
+        }
+        checkNotMerged(name, "deleting it");
+        for (Map.Entry<String, LoRALinear> entry : getLoRALayers(name).entrySet()) {
+            LoRALinear layer = entry.getValue();
+            layer.deleteAdapter(name);
+            if (layer.getBranches().isEmpty()) {
+                restoreInputShapes(layer, layer.getBaseLayer());
+                BlockReplacer.replace(getBaseModel(), entry.getKey(), layer.getBaseLayer());
+                layers.remove(entry.getKey());
+            }
+        }
+        configs.remove(name);
+    }
+
+    private void checkKnown(String name) {
+        if (!configs.containsKey(name)) {
+            throw new IllegalArgumentException(
+                    "the model has no adapter \""
+                            + name
+                            + "\"; it holds "
+                            + configs.keySet()
+                            + " (addAdapter or loadAdapter adds one)");
+        }
+    }
+
+    private void checkNotMerged(String name, String action) {
+        for (LoRALinear layer : layers.values()) {
+            if (layer.getMergedAdapters().contains(name)) {
+                throw new IllegalStateException(
+                        "adapter \""
+                                + name
+                                + "\" is merged into the base weights; unmerge() before "
+                                + action);
+            }
+        }
+    }
+
+    /**
+     * Opens a scope in which every row of a batch uses its own adapter (Hugging Face's {@code
+     * adapter_names}): the model's output row {@code i} equals what the model computes for that row
+     * alone with only {@code names[i]} active, or the base model's for {@link #BASE_ADAPTER}.
+     * Each adapted layer computes each adapter's rows together, not the whole batch once per
+     * adapter. The rows are axis 0 of every adapted layer's input, as in a {@code [B, T]} batch
+     * of a causal LM and in {@link org.peft4j.core.lm.CausalLMGenerator}, which keeps its rows in
+     * order to the end.
+     *
+     * <pre>{@code
+     * try (AdapterScope rows = lora.forAdapterRows(List.of("sql", "__base__", "chat"))) {
+     *     List<int[]> out = generator.generate(prompts, generation, manager);
+     * }
+     * }</pre>
+     *
+     * <p>For inference: a training pass inside the scope, or merged adapters, are refused.
+     *
+     * @param names one adapter name per row
+     * @return the scope; closing it returns to the active adapters
+     * @throws IllegalArgumentException if a name is unknown, or the list empty
+     * @throws IllegalStateException if a scope is already open or an adapter is merged
+     */
+    public AdapterScope forAdapterRows(List<String> names) {
+        checkNotUnloaded();
+        AdapterRows rows = new AdapterRows(names);
+        for (String name : rows.getGroups().keySet()) {
+            if (!BASE_ADAPTER.equals(name)) {
+                checkKnown(name);
+            }
+        }
+        if (isMerged()) {
+            throw new IllegalStateException(
+                    "a mixed-adapter batch needs the adapters unmerged; call unmerge() (or"
+                            + " train()) first");
+        }
+        if (rowsOpen) {
+            throw new IllegalStateException(
+                    "a mixed-batch scope is already open; close it before opening another");
+        }
+        rowsOpen = true;
+        layers.values().forEach(layer -> layer.setAdapterRows(rows));
+        return () -> {
+            layers.values().forEach(layer -> layer.setAdapterRows(null));
+            rowsOpen = false;
+        };
     }
 
     /**
@@ -96,32 +411,70 @@ public class LoRAModel extends PeftModel {
         return Collections.emptyMap();
     }
 
-    /** {@inheritDoc} */
+    /**
+     * {@inheritDoc}
+     *
+     * <p>The config of the first active adapter, Hugging Face's {@code active_peft_config}.
+     */
     @Override
     public LoRAConfig getPeftConfig() {
-        return config;
+        return configs.get(active.get(0));
     }
 
     /**
-     * Returns the adapted layers.
+     * Returns an adapter's config.
+     *
+     * @param name the adapter
+     * @return its config
+     * @throws IllegalArgumentException if the model has no such adapter
+     */
+    public LoRAConfig getPeftConfig(String name) {
+        checkKnown(name);
+        return configs.get(name);
+    }
+
+    /**
+     * Returns the adapted layers, whichever adapters they carry.
      *
      * @return an ordered, unmodifiable map from logical path to layer
      */
     public Map<String, LoRALinear> getLoRALayers() {
-        return layers;
+        return Collections.unmodifiableMap(layers);
     }
 
     /**
-     * Freezes every parameter except the adapter's: {@code lora_A} and {@code lora_B} of each
-     * adapted layer, the biases that {@code bias}/{@code trainable_bias} names, and the parameters
+     * Returns the layers that carry an adapter.
+     *
+     * @param name the adapter
+     * @return an ordered, unmodifiable map from logical path to layer
+     * @throws IllegalArgumentException if the model has no such adapter
+     */
+    public Map<String, LoRALinear> getLoRALayers(String name) {
+        checkKnown(name);
+        Map<String, LoRALinear> own = new LinkedHashMap<>();
+        layers.forEach(
+                (path, layer) -> {
+                    if (layer.getBranches().containsKey(name)) {
+                        own.put(path, layer);
+                    }
+                });
+        return Collections.unmodifiableMap(own);
+    }
+
+    /**
+     * Freezes every parameter except the active adapters': {@code lora_A} and {@code lora_B} of
+     * each layer they adapt, the biases that {@code bias}/{@code trainable_bias} names, and the parameters
      * whose paths match {@code trainable_modules}. Final because the constructor calls it: an
      * override would run before its class's fields are set.
      */
     public final void markOnlyLoRAAsTrainable() {
         checkNotUnloaded();
-        Map<String, Parameter> trainable = adapterState();
+        Set<Parameter> trainable = Collections.newSetFromMap(new IdentityHashMap<>());
+        for (String name : active) {
+            trainable.addAll(adapterState(name).values());
+        }
         for (Parameter parameter : getNamedParameters().values()) {
-            parameter.freeze(!trainable.containsValue(parameter));
+            parameter.freeze(!trainable.contains(parameter));
         }
     }
 
@@ -131,16 +484,39 @@ public class LoRAModel extends PeftModel {
      * the biases and {@code trainable_modules} parameters that train with the adapter, under their
      * own paths.
      *
+     * <p>This is the one active adapter's state; {@link #adapterState(String)} gives any
+     * adapter's.
+     *
      * @return an ordered, unmodifiable map; the saved key is {@code base_model.model.} + path
+     * @throws IllegalStateException if several adapters are active
      */
     public final Map<String, Parameter> adapterState() {
+        if (active.size() != 1) {
+            throw new IllegalStateException(
+                    active.size() + " adapters are active " + active + "; ask adapterState(name)");
+        }
+        return adapterState(active.get(0));
+    }
+
+    /**
+     * Returns the parameters an adapter's file holds, by the logical path they are saved under, as
+     * {@link #adapterState()} describes.
+     *
+     * @param name the adapter
+     * @return an ordered, unmodifiable map; the saved key is {@code base_model.model.} + path
+     * @throws IllegalArgumentException if the model has no such adapter
+     */
+    public final Map<String, Parameter> adapterState(String name) {
+        LoRAConfig config = getPeftConfig(name);
+        Map<String, LoRALinear> own = getLoRALayers(name);
         Map<String, Parameter> state = new LinkedHashMap<>();
-        for (Map.Entry<String, LoRALinear> layer : layers.entrySet()) {
-            state.put(layer.getKey() + ".lora_A.weight", layer.getValue().getLoraA());
-            state.put(layer.getKey() + ".lora_B.weight", layer.getValue().getLoraB());
+        for (Map.Entry<String, LoRALinear> layer : own.entrySet()) {
+            LoRABranch branch = layer.getValue().getBranch(name);
+            state.put(layer.getKey() + ".lora_A.weight", branch.getLoraA());
+            state.put(layer.getKey() + ".lora_B.weight", branch.getLoraB());
         }
         List<Parameter> loraBiases = new ArrayList<>();
-        for (LoRALinear layer : layers.values()) {
+        for (LoRALinear layer : own.values()) {
             if (layer.getBias() != null) {
                 loraBiases.add(layer.getBias());
             }
@@ -166,7 +542,7 @@ public class LoRAModel extends PeftModel {
     public void train() {
         checkNotUnloaded();
         training = true;
-        if (config.isMergeWeights()) {
+        if (getPeftConfig().isMergeWeights()) {
             unmerge();
         }
     }
@@ -175,7 +551,7 @@ public class LoRAModel extends PeftModel {
     public void eval() {
         checkNotUnloaded();
         training = false;
-        if (config.isMergeWeights()) {
+        if (getPeftConfig().isMergeWeights()) {
             merge(true);
         }
     }
@@ -190,21 +566,21 @@ public class LoRAModel extends PeftModel {
     }
 
     /**
-     * Returns whether the adapters are merged into the base weights.
+     * Returns whether adapters are merged into the base weights.
      *
-     * @return true when every adapted layer is merged
+     * @return true when some adapter is merged
      */
     public boolean isMerged() {
-        return layers.values().stream().allMatch(LoRALinear::isMerged);
+        return layers.values().stream().anyMatch(LoRALinear::isMerged);
     }
 
-    /** Merges every adapter into its base weight, without checking the result. */
+    /** Merges the active adapters into their base weights, without checking the result. */
     public void merge() {
         merge(false);
     }
 
     /**
-     * Merges every adapter into its base weight.
+     * Merges the active adapters into their base weights.
      *
      * @param safe whether to refuse, leaving that weight unchanged, a merge that gives NaN or
      *     infinity
@@ -212,9 +588,27 @@ public class LoRAModel extends PeftModel {
      *     merged before it stay merged, so call {@link #unmerge()} to return to a clean state
      */
     public void merge(boolean safe) {
+        merge(safe, active.toArray(new String[0]));
+    }
+
+    /**
+     * Merges the named adapters into their base weights, whether active or not; an adapter
+     * already merged stays as it is.
+     *
+     * @param safe whether to refuse, leaving that weight unchanged, a merge that gives NaN or
+     *     infinity
+     * @param names the adapters to fold in
+     * @throws IllegalArgumentException if a name is unknown
+     * @throws IllegalStateException if {@code safe} and a merged weight is not finite; layers
+     *     merged before it stay merged, so call {@link #unmerge()} to return to a clean state
+     */
+    public void merge(boolean safe, String... names) {
         checkNotUnloaded();
+        for (String name : names) {
+            checkKnown(name);
+        }
         for (LoRALinear layer : layers.values()) {
-            layer.merge(safe);
+            layer.merge(safe, List.of(names));
         }
     }
 
@@ -230,17 +624,18 @@ public class LoRAModel extends PeftModel {
     @Override
     public AdapterScope disableAdapter() {
         checkNotUnloaded();
-        boolean wasMerged = isMerged();
-        if (wasMerged) {
-            unmerge();
+        Map<LoRALinear, List<String>> wasMerged = new IdentityHashMap<>();
+        for (LoRALinear layer : layers.values()) {
+            wasMerged.put(layer, new ArrayList<>(layer.getMergedAdapters()));
+            layer.unmerge();
+            layer.setEnabled(false);
         }
-        layers.values().forEach(layer -> layer.setEnabled(false));
-        return () -> {
-            layers.values().forEach(layer -> layer.setEnabled(true));
-            if (wasMerged) {
-                merge();
-            }
-        };
+        return () ->
+                wasMerged.forEach(
+                        (layer, names) -> {
+                            layer.setEnabled(true);
+                            layer.merge(false, names);
+                        });
     }
 
     /**
@@ -252,6 +647,20 @@ public class LoRAModel extends PeftModel {
      */
     public Block mergeAndUnload() {
         merge(true);
+        return unload();
+    }
+
+    /**
+     * Merges the named adapters (safely) and puts the original {@link Linear} layers back, the
+     * other adapters dropped. This model is unusable afterwards.
+     *
+     * @param names the adapters to fold in
+     * @return the base model
+     * @throws IllegalArgumentException if a name is unknown
+     * @throws IllegalStateException if a merged weight would hold NaN or infinity
+     */
+    public Block mergeAndUnload(String... names) {
+        merge(true, names);
         return unload();
     }
 
@@ -291,7 +700,9 @@ public class LoRAModel extends PeftModel {
     /**
      * {@inheritDoc}
      *
-     * <p>A tensor-parallel model saves merged, as {@code savePretrained(dir, true)} does.
+     * <p>Every adapter is written, in Hugging Face's layout: {@value #DEFAULT_ADAPTER} at the
+     * root, each other in a subfolder named after it. A tensor-parallel model saves merged, as
+     * {@code savePretrained(dir, true)} does.
      */
     @Override
     public void savePretrained(Path dir) throws IOException {
@@ -299,11 +710,12 @@ public class LoRAModel extends PeftModel {
     }
 
     /**
-     * Writes the adapter. On a tensor-parallel model (layers of peft-parallel) this is a collective
-     * that every rank calls: merged, the split tensors are gathered and rank 0 writes the same
-     * files a single-process model writes (the seed's {@code merge_tensor_parallel}); otherwise
-     * every rank writes its part to {@code adapter_model.tpRR-of-TT.safetensors} and rank 0 writes
-     * the config. A single-process model ignores the flag.
+     * Writes every adapter, as {@link #savePretrained(Path, List)} does. On a tensor-parallel
+     * model (layers of peft-parallel) this is a collective that every rank calls: merged, the
+     * split tensors are gathered and rank 0 writes the same files a single-process model writes
+     * (the seed's {@code merge_tensor_parallel}); otherwise every rank writes its part to {@code
+     * adapter_model.tpRR-of-TT.safetensors} and rank 0 writes the config. A single-process model
+     * ignores the flag.
      *
      * <p>The directory is replaced all or nothing, as {@link PeftModel#savePretrained(Path)} says:
      * the ranks write into one staging directory and rank 0 swaps it in once every rank is done.
@@ -315,20 +727,48 @@ public class LoRAModel extends PeftModel {
      */
     public void savePretrained(Path dir, boolean mergeTensorParallel) throws IOException {
         checkNotUnloaded();
-        LoRACheckpoint.save(this, dir, mergeTensorParallel);
+        LoRACheckpoint.save(this, dir, mergeTensorParallel, getAdapterNames());
     }
 
     /**
-     * Wraps a base model with the LoRA adapter saved in a directory, in the Hugging Face PEFT
-     * format or with the seed's {@code lora_config.json}.
+     * Writes the selected adapters (Hugging Face's {@code selected_adapters}): {@value
+     * #DEFAULT_ADAPTER}'s config and weights at the root of {@code dir}, every other in {@code
+     * dir/<name>/}, in one replacement of the directory, all or nothing. The directory's other
+     * entries stay, as Hugging Face's {@code save_pretrained} leaves them: without {@value
+     * #DEFAULT_ADAPTER} among the selected the root's adapter files are kept, and the subfolder
+     * of an adapter not selected (or deleted since) is left, so {@link #fromPretrained} would
+     * restore it; remove it yourself to drop it.
      *
-     * <p>Every key and shape of the file is checked against the model before the model is touched:
-     * a missing key, an unexpected key or a shape mismatch fails with the key's name and leaves the
-     * base model as it was. Adapter weights are converted to the config's dtype.
+     * @param dir the directory; created when missing
+     * @param selectedAdapters the adapters to write, at least one
+     * @throws IOException if writing fails; the directory is then as it was
+     * @throws IllegalArgumentException if a name is unknown or none is given, or {@code dir} is a
+     *     file
+     */
+    public void savePretrained(Path dir, List<String> selectedAdapters) throws IOException {
+        checkNotUnloaded();
+        if (selectedAdapters.isEmpty()) {
+            throw new IllegalArgumentException(
+                    "select at least one adapter of " + configs.keySet() + " to save");
+        }
+        selectedAdapters.forEach(this::checkKnown);
+        LoRACheckpoint.save(this, dir, true, List.copyOf(selectedAdapters));
+    }
+
+    /**
+     * Wraps a base model with the LoRA adapters saved in a directory, in the Hugging Face PEFT
+     * format, with the seed's {@code lora_config.json}, or as PaddleNLP writes them. The root's
+     * adapter becomes {@value #DEFAULT_ADAPTER}, the only active one; every immediate subfolder
+     * holding a LoRA config (a save of several adapters, {@link AdapterNames#subfolders}; never a
+     * {@code checkpoint-<step>}) is added under its folder's name, inactive.
+     *
+     * <p>Every key and shape of the files is checked against the model before the model is
+     * touched: a missing key, an unexpected key or a shape mismatch fails with the key's name and
+     * leaves the base model as it was. Adapter weights are converted to the config's dtype.
      *
      * <p>A tensor-parallel model (every rank calls this) reads a merged file and cuts out each
      * rank's part, or reads its own file of a set saved with the same degree; a set of another
-     * degree is refused.
+     * degree is refused. It takes the root's adapter only.
      *
      * <p>A save of the directory that was killed is first finished or undone ({@link
      * AtomicDirectory#recover}).
@@ -337,12 +777,25 @@ public class LoRAModel extends PeftModel {
      * @param dir the adapter directory
      * @return the adapted model, in training mode (call {@link #eval()} for inference)
      * @throws IOException if a file cannot be read, or the weights file is missing or corrupt
-     * @throws IllegalArgumentException if the adapter does not fit the model
+     * @throws IllegalArgumentException if an adapter does not fit the model
      */
     public static LoRAModel fromPretrained(Block model, Path dir) throws IOException {
         AtomicDirectory.recover(dir); // a save killed mid-swap is finished or undone first
         LoRAConfig config = LoRAConfig.fromPretrained(dir);
-        return LoRACheckpoint.load(model, config, dir);
+        LoRAModel lora = LoRACheckpoint.load(model, config, dir);
+        if (Shardings.degree(model) > 1) {
+            return lora;
+        }
+        try {
+            for (String name :
+                    AdapterNames.subfolders(dir, LoRAConfig.SEED_CONFIG_FILE, LoRAConfig.PEFT_TYPE)) {
+                lora.loadAdapter(dir.resolve(name), name);
+            }
+        } catch (IOException | RuntimeException e) {
+            lora.unload();
+            throw e;
+        }
+        return lora;
     }
 
     private void checkNotUnloaded() {

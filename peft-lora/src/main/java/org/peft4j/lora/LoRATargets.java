@@ -25,6 +25,14 @@ final class LoRATargets {
      *     match is not a plain {@code Linear} (naming its path and type)
      */
     static Map<String, Linear> find(Block root, LoRAConfig config) {
+        return find(root, config, false);
+    }
+
+    /**
+     * Returns the layers to adapt, by logical path, in tree order; with {@code adapted}, layers
+     * that already carry an adapter are among them (a further named adapter joins them).
+     */
+    static Map<String, Linear> find(Block root, LoRAConfig config, boolean adapted) {
         TargetModules targets = config.getTargetModules();
         TargetModules excludes = config.getExcludeModules();
         Map<String, Block> blocks = BlockPaths.blocks(root);
@@ -37,7 +45,7 @@ final class LoRATargets {
                 continue;
             }
             Block block = entry.getValue();
-            if (block instanceof LoRALinear) {
+            if (block instanceof LoRALinear && !adapted) {
                 throw new IllegalArgumentException(
                         "target_modules matched "
                                 + path
@@ -67,6 +75,19 @@ final class LoRATargets {
                             + describe(blocks));
         }
         return Collections.unmodifiableMap(found);
+    }
+
+    /** Returns the paths of the {@code Linear} blocks of {@code root}, adapted or not. */
+    static Set<String> linearPaths(Block root) {
+        Set<String> out = new LinkedHashSet<>();
+        BlockPaths.blocks(root)
+                .forEach(
+                        (path, block) -> {
+                            if (block instanceof Linear) {
+                                out.add(path);
+                            }
+                        });
+        return out;
     }
 
     /**

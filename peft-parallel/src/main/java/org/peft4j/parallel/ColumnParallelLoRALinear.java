@@ -79,7 +79,7 @@ public class ColumnParallelLoRALinear extends ParallelLoRALinear {
     /** {@inheritDoc} */
     @Override
     public Sharding getSharding(Parameter parameter) {
-        return parameter == getWeight() || parameter == getBias() || parameter == getLoraB()
+        return parameter == getWeight() || parameter == getBias() || isLoraB(parameter)
                 ? rows
                 : null;
     }

@@ -75,6 +75,6 @@ public class RowParallelLoRALinear extends ParallelLoRALinear {
     /** {@inheritDoc} */
     @Override
     public Sharding getSharding(Parameter parameter) {
-        return parameter == getWeight() || parameter == getLoraA() ? columns : null;
+        return parameter == getWeight() || isLoraA(parameter) ? columns : null;
     }
 }

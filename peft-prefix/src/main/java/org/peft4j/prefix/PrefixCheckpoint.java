@@ -8,8 +8,8 @@ import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Parameter;
 import ai.djl.training.ParameterStore;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
 
+import org.peft4j.core.AdapterNames;
 import org.peft4j.core.PeftConfig;
 import org.peft4j.core.PeftModel;
 import org.peft4j.core.io.AtomicDirectory;
@@ -26,12 +26,10 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
-import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Collections;
 import java.util.IdentityHashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -63,7 +61,6 @@ final class PrefixCheckpoint {
                     + " tokens, 2 * layers * kv heads * head dim])";
 
     private static final Logger logger = LoggerFactory.getLogger(PrefixCheckpoint.class);
-    private static final ObjectMapper JSON = new ObjectMapper();
 
     private PrefixCheckpoint() {}
 
@@ -231,48 +228,9 @@ final class PrefixCheckpoint {
         }
     }
 
-    /**
-     * The immediate subfolders of a directory that hold a prefix a model may take by their name,
-     * sorted; a training run's checkpoints, hidden entries and {@code default} are not among them.
-     */
+    /** The named prefixes of a saved set, beside its default one ({@link AdapterNames}). */
     static List<String> namedSubfolders(Path dir) throws IOException {
-        List<String> names = new ArrayList<>();
-        if (!Files.isDirectory(dir)) {
-            return names;
-        }
-        try (DirectoryStream<Path> entries = Files.newDirectoryStream(dir)) {
-            for (Path entry : entries) {
-                String name = entry.getFileName().toString();
-                if (Files.isDirectory(entry)
-                        && PrefixModelForCausalLM.nameProblem(name) == null
-                        && !PrefixModelForCausalLM.DEFAULT_ADAPTER.equals(name)
-                        && holdsPrefixConfig(entry)) {
-                    names.add(name);
-                }
-            }
-        }
-        Collections.sort(names);
-        return names;
-    }
-
-    /**
-     * Whether a directory holds the seed's prefix config, or an {@code adapter_config.json} that
-     * names no other method (one that cannot be parsed counts, so that loading names its fault).
-     */
-    private static boolean holdsPrefixConfig(Path dir) {
-        if (Files.isRegularFile(dir.resolve(PrefixConfig.SEED_CONFIG_FILE))) {
-            return true;
-        }
-        Path file = dir.resolve(PeftConfig.CONFIG_FILE);
-        if (!Files.isRegularFile(file)) {
-            return false;
-        }
-        try {
-            String type = JSON.readTree(file.toFile()).path("peft_type").asText("");
-            return type.isEmpty() || PrefixConfig.PEFT_TYPE.equals(type);
-        } catch (IOException e) {
-            return true;
-        }
+        return AdapterNames.subfolders(dir, PrefixConfig.SEED_CONFIG_FILE, PrefixConfig.PEFT_TYPE);
     }
 
     private static Map<Parameter, Boolean> trainability(CausalLanguageModel base) {

@@ -12,6 +12,7 @@ import ai.djl.nn.Parameter;
 import ai.djl.training.ParameterStore;
 import ai.djl.util.PairList;
 
+import org.peft4j.core.AdapterNames;
 import org.peft4j.core.AdapterScope;
 import org.peft4j.core.PeftConfig;
 import org.peft4j.core.PeftModel;
@@ -27,7 +28,6 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
-import java.util.regex.Pattern;
 
 /**
  * A causal language model with a learned prefix in every attention layer.
@@ -63,18 +63,10 @@ import java.util.regex.Pattern;
 public class PrefixModelForCausalLM extends PeftModel implements CausalLanguageModel {
 
     /** The name of the prefix the constructor makes, Hugging Face PEFT's default adapter name. */
-    public static final String DEFAULT_ADAPTER = "default";
+    public static final String DEFAULT_ADAPTER = AdapterNames.DEFAULT;
 
     /** The child-block name of {@value #DEFAULT_ADAPTER}'s encoder; others add {@code .name}. */
     static final String ENCODER_BLOCK = "prefix_encoder";
-
-    /** A name Hugging Face reserves (its base model in mixed batches); refused as a prefix name. */
-    private static final String RESERVED = "__base__";
-
-    private static final Pattern NAME = Pattern.compile("[A-Za-z0-9_.-]+");
-
-    /** The names of a training run's checkpoint directories, which sit beside a saved adapter. */
-    static final Pattern CHECKPOINT = Pattern.compile("checkpoint-\\d+");
 
     private final CausalLanguageModel base;
     private final Map<String, Prefix> prefixes = new LinkedHashMap<>();
@@ -343,7 +335,7 @@ public class PrefixModelForCausalLM extends PeftModel implements CausalLanguageM
 
     /** Refuses a name a new prefix cannot take, and named prefixes on a split model. */
     void checkNewName(String name) {
-        String problem = nameProblem(name);
+        String problem = AdapterNames.problem(name);
         if (problem != null) {
             throw new IllegalArgumentException("the prefix name \"" + name + "\" " + problem);
         }
@@ -366,25 +358,6 @@ public class PrefixModelForCausalLM extends PeftModel implements CausalLanguageM
                             + DEFAULT_ADAPTER
                             + "\" (use one model per prefix)");
         }
-    }
-
-    /** Why a name cannot name a prefix (its save's subfolder), or null when it can. */
-    static String nameProblem(String name) {
-        if (name == null || name.isEmpty()) {
-            return "is empty; give a name of letters, digits, _, . and -";
-        }
-        if (!NAME.matcher(name).matches() || name.startsWith(".")) {
-            return "has characters other than letters, digits, _, . and - (or starts with .),"
-                    + " which a subfolder of a save cannot take; rename it";
-        }
-        if (RESERVED.equals(name)) {
-            return "is reserved (Hugging Face's name for the base model); choose another";
-        }
-        if (PeftModel.isAdapterFile(name) || CHECKPOINT.matcher(name).matches()) {
-            return "is the name of an adapter file or a training checkpoint beside the saved"
-                    + " default prefix; choose another";
-        }
-        return null;
     }
 
     private Prefix prefix(String name) {
