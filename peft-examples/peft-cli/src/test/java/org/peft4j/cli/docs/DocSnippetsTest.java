@@ -21,6 +21,7 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.peft4j.core.AdapterScope;
 import org.peft4j.core.Devices;
 import org.peft4j.core.io.SafetensorsReader;
 import org.peft4j.core.lm.CausalLMGenerator;
@@ -37,6 +38,7 @@ import org.peft4j.models.chat.ChatTemplate;
 import org.peft4j.models.llama.LlamaConfig;
 import org.peft4j.models.llama.LlamaForCausalLM;
 import org.peft4j.models.llama.LlamaRounding;
+import org.peft4j.models.llama.weights.LlamaCheckpoints;
 import org.peft4j.models.tokenizer.LlamaTokenizer;
 import org.peft4j.cli.quickstart.LoRAQuickstart;
 import org.peft4j.train.FineTuneConfig;
@@ -346,6 +348,114 @@ class DocSnippetsTest {
         // snippet:end combining-adapters
         assertEquals(16, model.getPeftConfig().getR());
         assertEquals(1.0, model.getPeftConfig().getScaling());
+    }
+
+    private static LoRAConfig qv() {
+        return LoRAConfig.builder().setTargetModules("q_proj", "v_proj").build();
+    }
+
+    private static LoRAConfig sql() {
+        return LoRAConfig.builder().setTargetModules("v_proj", "o_proj").optR(4).build();
+    }
+
+    @Test
+    void namedAdapters() throws IOException {
+        Path modelDir = Fixtures.stories260K();
+        LoRAConfig config = qv();
+        LoRAConfig sqlConfig = sql();
+        // snippet:start named-adapters
+        LoRAModel model = new LoRAModel(
+                LlamaForCausalLM.fromPretrained(modelDir, manager), config);    // "default"
+        model.addAdapter("sql", sqlConfig);       // inactive and frozen
+        model.setAdapter("sql");                  // the forward pass and training use "sql" only
+        model.setAdapters("default", "sql");      // both: on each layer their deltas add
+        model.getActiveAdapters();                // [default, sql]
+        model.merge(true, "sql");                 // fold "sql" into W; "default" stays a branch
+        model.unmerge();
+        model.setAdapter("default");
+        model.deleteAdapter("sql");               // inactive and unmerged; its arrays are freed
+        // snippet:end named-adapters
+        assertEquals(List.of("default"), model.getAdapterNames());
+        assertEquals(false, model.isMerged());
+    }
+
+    @Test
+    void adapterSet() throws IOException {
+        Path modelDir = Fixtures.stories260K();
+        Path setDir = dir.resolve("set");
+        LoRAConfig sqlConfig = sql();
+        LoRAModel model = new LoRAModel(LlamaForCausalLM.fromPretrained(modelDir, manager), qv());
+        // snippet:start adapter-set
+        model.addAdapter("sql", sqlConfig);
+        model.savePretrained(setDir);                      // setDir/: default, setDir/sql/: sql
+        model.savePretrained(setDir, List.of("sql"));      // selected_adapters: only setDir/sql/
+        LoRAModel restored = LoRAModel.fromPretrained(
+                LlamaForCausalLM.fromPretrained(modelDir, manager), setDir);
+        restored.getAdapterNames();                        // [default, sql]
+        restored.loadAdapter(setDir.resolve("sql"), "sql2");
+        // snippet:end adapter-set
+        assertEquals(List.of("default", "sql", "sql2"), restored.getAdapterNames());
+        assertTrue(Files.isRegularFile(setDir.resolve("sql").resolve("adapter_config.json")));
+    }
+
+    @Test
+    void hotswap() throws IOException {
+        Path modelDir = Fixtures.stories260K();
+        Path newSqlDir = dir.resolve("new-sql");
+        new LoRAModel(LlamaForCausalLM.fromPretrained(modelDir, manager), sql())
+                .savePretrained(newSqlDir);
+        LoRAModel model = new LoRAModel(LlamaForCausalLM.fromPretrained(modelDir, manager), qv());
+        model.addAdapter("sql", sql());
+        Object before =
+                model.getLoRALayers("sql").values().iterator().next().getBranch("sql").getLoraA();
+        // snippet:start hotswap
+        model.hotswapAdapter(newSqlDir, "sql");    // the same Parameter objects, new values
+        // snippet:end hotswap
+        assertTrue(
+                before
+                        == model.getLoRALayers("sql").values().iterator().next()
+                                .getBranch("sql").getLoraA(),
+                "swapped in place");
+    }
+
+    @Test
+    void mixedBatch() throws IOException {
+        Path modelDir = Fixtures.stories260K();
+        LlamaForCausalLM llama = LlamaForCausalLM.fromPretrained(modelDir, manager);
+        LoRAModel model = new LoRAModel(llama, qv());
+        model.addAdapter("sql", sql());
+        List<int[]> prompts = List.of(new int[] {1, 403}, new int[] {1, 9}, new int[] {1, 7, 22});
+        GenerationConfig generation = GenerationConfig.builder().optMaxNewTokens(4).build();
+        // snippet:start mixed-batch
+        CausalLMGenerator generator = new CausalLMGenerator(llama);
+        List<int[]> outputs;
+        try (AdapterScope rows = model.forAdapterRows(
+                List.of("sql", LoRAModel.BASE_ADAPTER, "default"))) {
+            outputs = generator.generate(prompts, generation, manager);
+        }
+        // snippet:end mixed-batch
+        List<int[]> seen = outputs;
+        assertEquals(3, seen.size());
+        try (AdapterScope base = model.disableAdapter()) {
+            assertArrayEquals(
+                    generator.generate(List.of(prompts.get(1)), generation, manager).get(0),
+                    seen.get(1),
+                    "the __base__ row generates what the base model generates");
+        }
+    }
+
+    @Test
+    void paddleAdapter() throws IOException {
+        Path modelDir = dir.resolve("tiny");
+        LlamaConfig tiny = LlamaConfig.builder().setSizes(32, 64, 2, 4, 2, 64).build();
+        LlamaCheckpoints.save(LlamaForCausalLM.random(tiny, manager, 16), modelDir);
+        Path paddleDir =
+                Path.of("..", "..", "peft-lora", "src", "test", "resources", "paddle", "lora");
+        // snippet:start paddle-adapter
+        LoRAModel fromPaddle = LoRAModel.fromPretrained(
+                LlamaForCausalLM.fromPretrained(modelDir, manager), paddleDir);
+        // snippet:end paddle-adapter
+        assertTrue(fromPaddle.getLoRALayers().size() > 0);
     }
 
     @Test
