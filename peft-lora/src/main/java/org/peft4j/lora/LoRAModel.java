@@ -789,13 +789,27 @@ public class LoRAModel extends PeftModel {
         try {
             for (String name :
                     AdapterNames.subfolders(dir, LoRAConfig.SEED_CONFIG_FILE, LoRAConfig.PEFT_TYPE)) {
-                lora.loadAdapter(dir.resolve(name), name);
+                loadNamed(lora, dir.resolve(name), name);
             }
         } catch (IOException | RuntimeException e) {
             lora.unload();
             throw e;
         }
         return lora;
+    }
+
+    /** Loads a subfolder of a saved set, its failure naming the adapter and its folder. */
+    private static void loadNamed(LoRAModel lora, Path sub, String name) throws IOException {
+        String where = "the adapter \"" + name + "\" in " + sub + ": ";
+        try {
+            lora.loadAdapter(sub, name);
+        } catch (IOException e) {
+            throw new IOException(where + e.getMessage(), e);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException(where + e.getMessage(), e);
+        } catch (IllegalStateException e) {
+            throw new IllegalStateException(where + e.getMessage(), e);
+        }
     }
 
     private void checkNotUnloaded() {

@@ -5,6 +5,7 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Block;
+import ai.djl.nn.Parameter;
 
 import org.peft4j.core.io.NativeArrays;
 
@@ -138,20 +139,35 @@ public final class WeightedAdapters {
         }
 
         /**
-         * Copies a layer's factors.
+         * Copies the factors of a layer's one active adapter.
          *
          * @param layer an adapted layer with initialised {@code A} and {@code B}
          * @return the factors in double precision
+         * @throws IllegalStateException unless exactly one adapter of the layer is active
          */
         public static Factors of(LoRALinear layer) {
-            Shape shapeA = layer.getLoraA().getArray().getShape();
-            Shape shapeB = layer.getLoraB().getArray().getShape();
+            return of(layer.getLoraA(), layer.getLoraB());
+        }
+
+        /**
+         * Copies one adapter's factors on a layer.
+         *
+         * @param branch the adapter's branch, with initialised {@code A} and {@code B}
+         * @return the factors in double precision
+         */
+        public static Factors of(LoRABranch branch) {
+            return of(branch.getLoraA(), branch.getLoraB());
+        }
+
+        private static Factors of(Parameter a, Parameter b) {
+            Shape shapeA = a.getArray().getShape();
+            Shape shapeB = b.getArray().getShape();
             return new Factors(
                     (int) shapeA.get(0),
                     (int) shapeA.get(1),
                     (int) shapeB.get(0),
-                    doubles(layer.getLoraA().getArray()),
-                    doubles(layer.getLoraB().getArray()));
+                    doubles(a.getArray()),
+                    doubles(b.getArray()));
         }
 
         private static double[] doubles(NDArray array) {
@@ -227,16 +243,20 @@ public final class WeightedAdapters {
         }
 
         /**
-         * Copies the adapter of a model.
+         * Copies the first active adapter of a model ({@link LoRAModel#getPeftConfig()}'s).
          *
          * @param name how messages name it
          * @param model the adapted model
          * @return the adapter; the model stays as it was
          */
         public static Adapter of(String name, LoRAModel model) {
+            String adapter = model.getActiveAdapters().get(0);
             Map<String, Factors> layers = new LinkedHashMap<>();
-            model.getLoRALayers().forEach((path, layer) -> layers.put(path, Factors.of(layer)));
-            return new Adapter(name, model.getPeftConfig(), layers);
+            model.getLoRALayers(adapter)
+                    .forEach(
+                            (path, layer) ->
+                                    layers.put(path, Factors.of(layer.getBranch(adapter))));
+            return new Adapter(name, model.getPeftConfig(adapter), layers);
         }
 
         /**

@@ -330,6 +330,23 @@ class NamedAdaptersTest {
                 IllegalArgumentException.class, () -> model.savePretrained(dir, List.of("zz")));
     }
 
+    @Test
+    void aBrokenSubfolderFailsTheLoadByNameAndLeavesTheBaseModelPlain() throws IOException {
+        LoRAModel model = twoAdapters(12);
+        Path dir = tmp.resolve("set");
+        model.savePretrained(dir);
+        Path weights = dir.resolve("b").resolve(PeftModel.WEIGHTS_FILE);
+        byte[] bytes = Files.readAllBytes(weights);
+        Files.write(weights, java.util.Arrays.copyOf(bytes, bytes.length - 7));
+        SequentialBlock base = TestModels.mlp(manager, 12);
+        IOException e =
+                assertThrows(IOException.class, () -> LoRAModel.fromPretrained(base, dir));
+        assertTrue(e.getMessage().startsWith("the adapter \"b\" in "), e.getMessage());
+        for (Block block : BlockPaths.blocks(base).values()) {
+            assertFalse(block instanceof LoRALinear, "the base model is left unadapted");
+        }
+    }
+
     private static void copyTree(Path from, Path to) throws IOException {
         Files.createDirectories(to);
         try (var files = Files.list(from)) {
