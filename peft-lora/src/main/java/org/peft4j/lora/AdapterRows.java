@@ -22,6 +22,7 @@ public final class AdapterRows {
     private final List<String> names;
     private final Map<String, long[]> groups;
     private final long[] order;
+    private final boolean inOrder;
 
     /**
      * Groups the rows of a batch by adapter.
@@ -59,6 +60,11 @@ public final class AdapterRows {
         this.names = List.copyOf(names);
         this.groups = Collections.unmodifiableMap(grouped);
         this.order = inverse(concatenated);
+        boolean sorted = true;
+        for (int i = 0; i < concatenated.length; i++) {
+            sorted &= concatenated[i] == i;
+        }
+        this.inOrder = sorted;
     }
 
     /** Position of each row in the groups' concatenation: {@code inverse[perm[k]] = k}. */
@@ -95,6 +101,18 @@ public final class AdapterRows {
      */
     public Map<String, long[]> getGroups() {
         return groups;
+    }
+
+    /**
+     * Returns whether the groups' rows, concatenated, are the batch in order: each adapter's rows
+     * are one run of consecutive rows, the runs in the order of first appearance (a batch sorted
+     * by adapter, as a server can send it). Each group is then a slice of the batch, and putting
+     * the rows back in order is nothing to do.
+     *
+     * @return whether the batch is grouped already
+     */
+    public boolean isGrouped() {
+        return inOrder;
     }
 
     /**

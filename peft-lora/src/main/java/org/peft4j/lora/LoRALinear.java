@@ -45,7 +45,9 @@ import java.util.Set;
  *
  * <p>A layer may carry several named adapters ({@link LoRABranch}, {@code default} first); the
  * branches of the active ones add, and in a mixed batch ({@link AdapterRows}) each row takes only
- * its own adapter's branch.
+ * its own adapter's branch. The {@code default} adapter's parameters are named {@code lora_A} and
+ * {@code lora_B} in this block, as a single-adapter layer always named them; another adapter's
+ * {@code lora_A.<name>} and {@code lora_B.<name>}.
  *
  * <p>{@code B A} is never materialised in the forward pass. {@link #merge()} adds {@code s B A} to
  * {@code W} and the forward pass then skips the branch; {@link #unmerge()} subtracts it again,
@@ -655,7 +657,8 @@ public class LoRALinear extends Linear {
 
     /**
      * Runs each adapter's rows of a mixed batch together, then puts the rows back in batch order:
-     * one gather per group and one for the order, instead of a full pass per adapter.
+     * one gather per group and one for the order, instead of a full pass per adapter; a batch
+     * sorted by adapter ({@link AdapterRows#isGrouped()}) takes slices and needs no reordering.
      */
     private NDArray projectMixed(ParameterStore ps, NDArray x, NDArray w, NDArray b) {
         if (!merged.isEmpty()) {
@@ -680,16 +683,25 @@ public class LoRALinear extends Linear {
         for (Map.Entry<String, long[]> group : rows.getGroups().entrySet()) {
             LoRABranch branch = branches.get(group.getKey());
             List<LoRABranch> own = branch == null ? List.of() : List.of(branch);
-            NDArray groupRows =
-                    rows.getGroups().size() == 1
-                            ? x
-                            : x.get(new NDIndex("{}", manager.create(group.getValue())));
+            long[] indices = group.getValue();
+            NDArray groupRows;
+            if (rows.getGroups().size() == 1) {
+                groupRows = x;
+            } else if (rows.isGrouped()) {
+                // consecutive rows: a slice, not a gathered copy
+                groupRows = x.get(indices[0] + ":" + (indices[indices.length - 1] + 1));
+            } else {
+                groupRows = x.get(new NDIndex("{}", manager.create(indices)));
+            }
             parts.add(compute(ps, groupRows, w, b, own, false));
         }
         if (parts.size() == 1) {
             return parts.head();
         }
         NDArray concatenated = NDArrays.concat(parts, 0);
+        if (rows.isGrouped()) {
+            return concatenated;
+        }
         return concatenated.get(new NDIndex("{}", manager.create(rows.getRestoringOrder())));
     }
 

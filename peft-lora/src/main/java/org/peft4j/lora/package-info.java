@@ -16,5 +16,10 @@
  * <p>{@link org.peft4j.lora.LoRAConfig} describes the adapter, {@link org.peft4j.lora.LoRALinear}
  * is the adapted layer, {@link org.peft4j.lora.LoRAModel} finds the targets in a model, swaps them,
  * freezes the rest, merges, and saves and loads adapters in the Hugging Face PEFT format.
+ *
+ * <p>A model may hold several named adapters, as in Hugging Face PEFT: each layer then holds one
+ * {@link org.peft4j.lora.LoRABranch} per adapter that targets it, the active adapters' branches
+ * add, and in a mixed batch ({@link org.peft4j.lora.AdapterRows}) each row takes its own adapter's
+ * branch only. {@link org.peft4j.lora.WeightedAdapters} combines adapters into one.
  */
 package org.peft4j.lora;

@@ -444,8 +444,17 @@ class NamedAdaptersTest {
 
     @Test
     void aMixedBatchEqualsEachRowRunAloneWithItsAdapter() {
+        // rows in any order (gathered), and sorted by adapter (sliced, nothing to reorder)
+        List<String> scattered = List.of("b", LoRAModel.BASE_ADAPTER, "default", "b", "default");
+        assertFalse(new AdapterRows(scattered).isGrouped());
+        mixedBatchEqualsRowsAlone(scattered);
+        List<String> sorted = List.of("b", "b", "default", LoRAModel.BASE_ADAPTER);
+        assertTrue(new AdapterRows(sorted).isGrouped());
+        mixedBatchEqualsRowsAlone(sorted);
+    }
+
+    private void mixedBatchEqualsRowsAlone(List<String> names) {
         LoRAModel model = twoAdapters(7);
-        List<String> names = List.of("b", LoRAModel.BASE_ADAPTER, "default", "b", "default");
         NDArray x = input(names.size(), 12);
         float[] xs = x.toFloatArray();
         NDArray mixed;

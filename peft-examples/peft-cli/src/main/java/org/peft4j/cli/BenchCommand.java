@@ -31,7 +31,7 @@ import java.util.concurrent.Callable;
         mixinStandardHelpOptions = true,
         description = {
             "Benchmark inference, LoRA, prefix and full fine-tuning, and generation.",
-            "Modes: gemm, infer, merged, unmerged, lora, full, prefix, generate."
+            "Modes: gemm, infer, merged, unmerged, mixed, lora, full, prefix, generate."
         })
 public final class BenchCommand implements Callable<Integer> {
 

@@ -55,13 +55,18 @@ public final class Benchmark {
 
     /** The modes, in the order {@code peft4j bench} runs them. */
     public static final List<String> MODES =
-            List.of("gemm", "infer", "merged", "unmerged", "lora", "full", "prefix", "generate");
+            List.of(
+                    "gemm", "infer", "merged", "unmerged", "mixed", "lora", "full", "prefix",
+                    "generate");
 
     /** Keys of every mode's line besides {@code mode} and {@code peak_rss_mb}; null where moot. */
     public static final List<String> EVERY_LINE =
             List.of("tokens_per_s", "ms_per_step", "trainable_params", "total_params");
 
     private static final long SEED = 1234;
+
+    /** The adapters of the {@code mixed} mode, row {@code i} of the batch taking {@code i % 4}. */
+    static final int MIXED_ADAPTERS = 4;
     private static final int GEMM_SIZE = 2048;
     private static final double GEMM_FLOPS = 2.0 * GEMM_SIZE * GEMM_SIZE * GEMM_SIZE;
 
@@ -172,6 +177,9 @@ public final class Benchmark {
                 case "unmerged":
                     inference(mode, manager, out);
                     break;
+                case "mixed":
+                    mixed(manager, out);
+                    break;
                 case "lora":
                 case "full":
                 case "prefix":
@@ -281,6 +289,56 @@ public final class Benchmark {
         out.put("base_ms_per_step", seconds[1] * 1e3);
         out.put("speed_vs_base", seconds[2]);
         out.put("compared_pairs", Math.max(timedSteps, COMPARED_PAIRS));
+    }
+
+    /**
+     * A batch whose rows use {@link #MIXED_ADAPTERS} adapters in turn ({@link
+     * LoRAModel#forAdapterRows}), timed against what a server without grouping does: a full
+     * forward pass over the batch per adapter, keeping that adapter's rows. Same weights, same
+     * JVM, alternating.
+     */
+    @SuppressWarnings("try") // the scope routes the rows
+    private void mixed(NDManager manager, ObjectNode out) {
+        LlamaForCausalLM llama = model(manager);
+        LoRAModel lora = lora(llama);
+        List<String> adapters = new ArrayList<>(List.of(LoRAModel.DEFAULT_ADAPTER));
+        for (int i = 1; i < MIXED_ADAPTERS; i++) {
+            adapters.add("adapter" + i);
+            lora.addAdapter("adapter" + i, lora.getPeftConfig());
+        }
+        for (String name : adapters) {
+            for (LoRALinear layer : lora.getLoRALayers(name).values()) {
+                NDArray b = layer.getBranch(name).getLoraB().getArray();
+                b.addi(manager.randomNormal(0, 0.01f, b.getShape(), b.getDataType()));
+            }
+        }
+        counts(lora, out);
+        ParameterStore parameters = new ParameterStore(manager, false);
+        NDArray ids = tokens(manager, SEED, config.batch(), config.sequence());
+        List<String> rows = new ArrayList<>();
+        for (int i = 0; i < config.batch(); i++) {
+            rows.add(adapters.get(i % MIXED_ADAPTERS));
+        }
+        Runnable grouped =
+                () -> {
+                    try (AdapterScope scope = lora.forAdapterRows(rows)) {
+                        forward(lora, parameters, ids);
+                    }
+                };
+        Runnable perAdapter =
+                () -> {
+                    for (String name : adapters) {
+                        lora.setAdapter(name);
+                        forward(lora, parameters, ids);
+                    }
+                };
+        int pairs = Math.max(timedSteps, COMPARED_PAIRS);
+        double[] seconds = alternating(pairs, () -> {}, grouped, () -> {}, perAdapter);
+        perStep(out, seconds[0]);
+        out.put("adapters", MIXED_ADAPTERS);
+        out.put("per_adapter_passes_ms_per_step", seconds[1] * 1e3);
+        out.put("speed_vs_per_adapter_passes", seconds[2]);
+        out.put("compared_pairs", pairs);
     }
 
     @SuppressWarnings("try") // the scope frees every array of a step
