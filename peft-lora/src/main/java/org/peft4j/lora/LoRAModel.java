@@ -463,7 +463,8 @@ public class LoRAModel extends PeftModel {
 
     /**
      * Freezes every parameter except the active adapters': {@code lora_A} and {@code lora_B} of
-     * each layer they adapt, the biases that {@code bias}/{@code trainable_bias} names, and the parameters
+     * each layer they adapt, the biases that {@code bias}/{@code trainable_bias} names, and the
+     * parameters
      * whose paths match {@code trainable_modules}. Final because the constructor calls it: an
      * override would run before its class's fields are set.
      */
@@ -787,8 +788,9 @@ public class LoRAModel extends PeftModel {
             return lora;
         }
         try {
-            for (String name :
-                    AdapterNames.subfolders(dir, LoRAConfig.SEED_CONFIG_FILE, LoRAConfig.PEFT_TYPE)) {
+            List<String> named =
+                    AdapterNames.subfolders(dir, LoRAConfig.SEED_CONFIG_FILE, LoRAConfig.PEFT_TYPE);
+            for (String name : named) {
                 loadNamed(lora, dir.resolve(name), name);
             }
         } catch (IOException | RuntimeException e) {

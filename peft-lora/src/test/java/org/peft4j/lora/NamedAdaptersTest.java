@@ -16,6 +16,7 @@ import ai.djl.Model;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Block;
 import ai.djl.nn.Parameter;
@@ -102,7 +103,8 @@ class NamedAdaptersTest {
         manager.getEngine().setRandomSeed(seed);
         for (LoRALinear layer : model.getLoRALayers(name).values()) {
             Parameter b = layer.getBranch(name).getLoraB();
-            b.getArray().addi(manager.randomNormal(0, 0.3f, b.getShape(), b.getArray().getDataType()));
+            DataType type = b.getArray().getDataType();
+            b.getArray().addi(manager.randomNormal(0, 0.3f, b.getShape(), type));
         }
     }
 

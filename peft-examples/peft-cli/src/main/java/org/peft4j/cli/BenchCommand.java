@@ -64,7 +64,7 @@ public final class BenchCommand implements Callable<Integer> {
             defaultValue = "2",
             converter = Ranges.AtLeast0.class,
             description =
-                    "Untimed steps first; merged and unmerged warm up for at least 10 pairs,"
+                    "Untimed steps first; merged, unmerged and mixed warm up for at least 10 pairs,"
                             + " generate for at least 40 generations (default: ${DEFAULT-VALUE}).")
     int warmupSteps;
 

@@ -68,7 +68,8 @@ class MixedAdapterBatchTest {
         for (String name : model.getAdapterNames()) {
             for (LoRALinear layer : model.getLoRALayers(name).values()) {
                 Parameter b = layer.getBranch(name).getLoraB();
-                NDArray values = RandomArrays.gaussian(manager, seed++, 0.5, b.getShape().getShape());
+                long[] shape = b.getShape().getShape();
+                NDArray values = RandomArrays.gaussian(manager, seed++, 0.5, shape);
                 b.getArray().addi(values);
             }
         }
@@ -118,7 +119,10 @@ class MixedAdapterBatchTest {
             // the same math on other batch shapes: two layers of dot products over at most 64
             // terms, softmax and norms, so a few hundred roundings of the logits' magnitude
             assertRoundingClose(
-                    alone.get(i), mixed.get(i + ":" + (i + 1)), 600, "row " + i + " " + names.get(i));
+                    alone.get(i),
+                    mixed.get(i + ":" + (i + 1)),
+                    600,
+                    "row " + i + " " + names.get(i));
         }
         long[] first = Arrays.copyOfRange(ids, 0, t);
         NDArray firstOnBase = alone(model, LoRAModel.BASE_ADAPTER, () -> logits(model, first, 1));
@@ -150,7 +154,9 @@ class MixedAdapterBatchTest {
                 // greedy decoding on logits that agree to rounding picks the same tokens unless
                 // two logits tie to within rounding; this random model has no such near-tie
                 assertArrayEquals(
-                        expected, mixed.get(i), "row " + i + " " + NAMES.get(i) + " cache " + cache);
+                        expected,
+                        mixed.get(i),
+                        "row " + i + " " + NAMES.get(i) + " cache " + cache);
             }
         }
     }
