@@ -464,9 +464,8 @@ public class LoRAModel extends PeftModel {
     /**
      * Freezes every parameter except the active adapters': {@code lora_A} and {@code lora_B} of
      * each layer they adapt, the biases that {@code bias}/{@code trainable_bias} names, and the
-     * parameters
-     * whose paths match {@code trainable_modules}. Final because the constructor calls it: an
-     * override would run before its class's fields are set.
+     * parameters whose paths match {@code trainable_modules}. Final because the constructor calls
+     * it: an override would run before its class's fields are set.
      */
     public final void markOnlyLoRAAsTrainable() {
         checkNotUnloaded();

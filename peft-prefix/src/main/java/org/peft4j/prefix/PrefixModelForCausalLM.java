@@ -258,12 +258,13 @@ public class PrefixModelForCausalLM extends PeftModel implements CausalLanguageM
      *
      * @param name the prefix's name
      * @throws IllegalArgumentException if the model has no prefix of that name (the known names
-     *     listed), or it is the active one
+     *     listed)
+     * @throws IllegalStateException if it is the active one
      */
     public void deleteAdapter(String name) {
         Prefix prefix = prefix(name);
         if (name.equals(active)) {
-            throw new IllegalArgumentException(
+            throw new IllegalStateException(
                     "cannot delete the prefix \""
                             + name
                             + "\": it is the active one; setAdapter another first (the model holds "

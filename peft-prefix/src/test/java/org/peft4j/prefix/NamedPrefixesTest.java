@@ -424,8 +424,8 @@ class NamedPrefixesTest {
         PrefixModelForCausalLM model = twoPrefixes(base);
         model.addAdapter("c", plain(base));
         model.setAdapter("b");
-        IllegalArgumentException active =
-                assertThrows(IllegalArgumentException.class, () -> model.deleteAdapter("b"));
+        IllegalStateException active =
+                assertThrows(IllegalStateException.class, () -> model.deleteAdapter("b"));
         assertTrue(active.getMessage().contains("setAdapter another first"), active.getMessage());
 
         List<NDArray> arrays =
