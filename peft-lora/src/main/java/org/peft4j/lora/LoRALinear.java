@@ -3,14 +3,11 @@ package org.peft4j.lora;
 import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
-import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDManager;
-import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Parameter;
 import ai.djl.nn.core.Linear;
-import ai.djl.nn.norm.Dropout;
 import ai.djl.training.ParameterStore;
 import ai.djl.training.initializer.Initializer;
 import ai.djl.training.initializer.NormalInitializer;
@@ -18,7 +15,6 @@ import ai.djl.training.initializer.UniformInitializer;
 import ai.djl.util.PairList;
 
 import org.peft4j.core.AdapterNames;
-import org.peft4j.core.Scalars;
 import org.peft4j.core.io.NativeArrays;
 import org.peft4j.core.parallel.Sharding;
 
@@ -652,14 +648,10 @@ public class LoRALinear extends Linear {
                                 + " gradient; call LoRAModel.train() or unmerge() first");
             }
         }
-        return compute(parameterStore, x, w, b, running, training);
+        return LoRAProducts.compute(parameterStore, x, w, b, running, training);
     }
 
-    /**
-     * Runs each adapter's rows of a mixed batch together, then puts the rows back in batch order:
-     * one gather per group and one for the order, instead of a full pass per adapter; a batch
-     * sorted by adapter ({@link AdapterRows#isGrouped()}) takes slices and needs no reordering.
-     */
+    /** Checks that a mixed batch can run here, then runs it ({@link LoRAProducts#mixed}). */
     private NDArray projectMixed(ParameterStore ps, NDArray x, NDArray w, NDArray b) {
         if (!merged.isEmpty()) {
             throw new IllegalStateException(
@@ -678,126 +670,7 @@ public class LoRALinear extends Linear {
                             + x.getShape()
                             + "; give one adapter name per row of the batch");
         }
-        NDManager manager = x.getManager();
-        NDList parts = new NDList();
-        for (Map.Entry<String, long[]> group : rows.getGroups().entrySet()) {
-            LoRABranch branch = branches.get(group.getKey());
-            List<LoRABranch> own = branch == null ? List.of() : List.of(branch);
-            long[] indices = group.getValue();
-            NDArray groupRows;
-            if (rows.getGroups().size() == 1) {
-                groupRows = x;
-            } else if (rows.isGrouped()) {
-                // consecutive rows: a slice, not a gathered copy
-                groupRows = x.get(indices[0] + ":" + (indices[indices.length - 1] + 1));
-            } else {
-                groupRows = x.get(new NDIndex("{}", manager.create(indices)));
-            }
-            parts.add(compute(ps, groupRows, w, b, own, false));
-        }
-        if (parts.size() == 1) {
-            return parts.head();
-        }
-        NDArray concatenated = NDArrays.concat(parts, 0);
-        if (rows.isGrouped()) {
-            return concatenated;
-        }
-        return concatenated.get(new NDIndex("{}", manager.create(rows.getRestoringOrder())));
-    }
-
-    private NDArray compute(
-            ParameterStore ps,
-            NDArray x,
-            NDArray w,
-            NDArray b,
-            List<LoRABranch> running,
-            boolean training) {
-        if (running.isEmpty()) {
-            return linear(x, w, b).singletonOrThrow();
-        }
-        Shape shape = x.getShape();
-        long in = shape.get(shape.dimension() - 1);
-        Device device = x.getDevice();
-        if (!training
-                && running.size() * (x.size() / in) * (in + 2 * outFeatures)
-                        > 2 * in * outFeatures) {
-            return linear(x, effectiveWeight(ps, w, running, device, x.getManager()), b)
-                    .singletonOrThrow();
-        }
-        // Rows flattened so that the base product can take the LoRA terms as its addend:
-        // y = x W^T + (sum_i s_i (x A_i^T) B_i^T + b) in one matrix-multiply-add, each scale
-        // applied to an [rows, r] intermediate, and no separate pass over [rows, out] per add.
-        NDArray flat = x.reshape(-1, in);
-        NDArray addend = b;
-        for (LoRABranch branch : running) {
-            addend = branchTerm(ps, branch, flat, addend, training);
-        }
-        NDArray y = linear(flat, w, addend).singletonOrThrow();
-        return y.reshape(shape.slice(0, shape.dimension() - 1).add(outFeatures));
-    }
-
-    /** Returns {@code addend + s (dropout(x) A^T) B^T} for one branch, {@code x: [rows, in]}. */
-    private static NDArray branchTerm(
-            ParameterStore ps, LoRABranch branch, NDArray x, NDArray addend, boolean training) {
-        Device device = x.getDevice();
-        NDArray a = ps.getValue(branch.getLoraA(), device, training);
-        NDArray b = ps.getValue(branch.getLoraB(), device, training);
-        float dropout = branch.getDropout();
-        NDArray h = dropout > 0 ? Dropout.dropout(x, dropout, training).singletonOrThrow() : x;
-        if (h.getDataType() != a.getDataType()) {
-            h = h.toType(a.getDataType(), false);
-        }
-        NDArray down = Scalars.mul(linear(h, a).singletonOrThrow(), branch.getScaling());
-        if (b.getDataType() == x.getDataType()) {
-            return linear(down, b, addend).singletonOrThrow();
-        }
-        // A float16 adapter computes its branch in float16; the base bias and the other branches
-        // are added after the cast back, so that they keep the base layer's precision.
-        NDArray term = linear(down, b).singletonOrThrow().toType(x.getDataType(), false);
-        return addend == null ? term : term.add(addend);
-    }
-
-    /**
-     * Returns {@code W + sum_i s_i B_i A_i} for an inference pass over many rows, in one
-     * matrix-multiply-add per branch. Forming it costs a pass over {@code W} and an {@code [out, r]
-     * x [r, in]} product per branch; each branch costs a second read of the {@code rows x in} input
-     * and a {@code rows x out} intermediate written and read again. Past {@code k rows (in + 2 out)
-     * > 2 in out} for {@code k} branches (one branch on a 512 x 512 projection: over 341 rows) the
-     * weight is cheaper. {@code W} itself is untouched, so the adapters stay separate.
-     */
-    private static NDArray effectiveWeight(
-            ParameterStore ps,
-            NDArray w,
-            List<LoRABranch> running,
-            Device device,
-            NDManager scratch) {
-        NDArray effective = w;
-        for (LoRABranch branch : running) {
-            NDArray a = ps.getValue(branch.getLoraA(), device, false);
-            NDArray b = ps.getValue(branch.getLoraB(), device, false);
-            NDArray next;
-            try (NDArray detachedA = a.stopGradient();
-                    NDArray detachedB = b.stopGradient()) {
-                if (a.getDataType() == w.getDataType()) {
-                    try (NDArray scaledB = Scalars.mul(detachedB, branch.getScaling());
-                            NDArray columnsOfA = detachedA.transpose()) {
-                        next = linear(scaledB, columnsOfA, effective).singletonOrThrow();
-                    }
-                } else {
-                    try (NDArray delta =
-                            LoRAWeights.delta(
-                                    detachedA, detachedB, branch.getScaling(), w.getDataType())) {
-                        next = effective.add(delta);
-                    }
-                }
-            }
-            if (effective != w) {
-                effective.close();
-            }
-            effective = next;
-        }
-        effective.attach(scratch); // freed with the pass's other arrays, not with W's owner
-        return effective;
+        return LoRAProducts.mixed(ps, x, w, b, rows, branches);
     }
 
     /** {@inheritDoc} */
