@@ -40,6 +40,10 @@ final class LoRAProducts {
             NDArray b,
             AdapterRows rows,
             Map<String, LoRABranch> branches) {
+        if (rows.getGroups().keySet().stream().noneMatch(branches::containsKey)) {
+            // no row's adapter adapts this layer: one base product over the whole batch
+            return compute(ps, x, w, b, List.of(), false);
+        }
         NDManager manager = x.getManager();
         NDList parts = new NDList();
         for (Map.Entry<String, long[]> group : rows.getGroups().entrySet()) {

@@ -453,6 +453,8 @@ class NamedAdaptersTest {
         List<String> sorted = List.of("b", "b", "default", LoRAModel.BASE_ADAPTER);
         assertTrue(new AdapterRows(sorted).isGrouped());
         mixedBatchEqualsRowsAlone(sorted);
+        // layer 0 carries only default, which no row takes: one base product there
+        mixedBatchEqualsRowsAlone(List.of("b", LoRAModel.BASE_ADAPTER, "b"));
     }
 
     private void mixedBatchEqualsRowsAlone(List<String> names) {

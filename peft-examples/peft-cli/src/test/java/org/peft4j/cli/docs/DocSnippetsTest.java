@@ -324,6 +324,32 @@ class DocSnippetsTest {
     }
 
     @Test
+    void prefixNamed() throws IOException {
+        LlamaConfig tiny = LlamaConfig.builder().setSizes(32, 64, 2, 4, 2, 64).build();
+        LlamaForCausalLM llama = LlamaForCausalLM.random(tiny, manager, 3);
+        LlamaForCausalLM otherLlama = LlamaForCausalLM.random(tiny, manager, 3);
+        Path prefixDir = dir.resolve("prefixes");
+        PrefixConfig config = PrefixConfig.builder().fromModel(llama).setNumPrefixTokens(4).build();
+        PrefixConfig codeConfig =
+                PrefixConfig.builder().fromModel(llama).setNumPrefixTokens(8).build();
+        // snippet:start prefix-named
+        PrefixModelForCausalLM model = new PrefixModelForCausalLM(llama, config); // "default"
+        model.addAdapter("code", codeConfig); // random, frozen, not active
+        model.setAdapter("code"); // the forward pass uses it; only it trains
+        // ... train ...
+        model.savePretrained(prefixDir); // prefixDir: default's files, prefixDir/code/: code's
+        PrefixModelForCausalLM loaded =
+                PrefixModelForCausalLM.fromPretrained(otherLlama, prefixDir);
+        loaded.getAdapterNames(); // [default, code]; "default" active
+        loaded.setAdapter("code");
+        loaded.deleteAdapter("default"); // fine: "code" is active (the active one is refused)
+        // snippet:end prefix-named
+        assertEquals(List.of("code"), loaded.getAdapterNames());
+        assertEquals(8, loaded.getPeftConfig().getNumPrefixTokens());
+        assertSavedEqualsLive(prefixDir.resolve("code"), loaded);
+    }
+
+    @Test
     void combiningAdapters() throws IOException {
         Path modelDir = Fixtures.stories260K();
         Path mathDir = dir.resolve("math");
