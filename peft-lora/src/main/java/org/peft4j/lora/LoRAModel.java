@@ -139,11 +139,12 @@ public class LoRAModel extends PeftModel {
      * @param config its config
      * @throws IllegalArgumentException if the name is taken or not allowed, or the targets match
      *     nothing or a block that is not a {@code Linear}; the model is then unchanged
-     * @throws IllegalStateException on a tensor-parallel model, or if this or an existing adapter
-     *     trains base parameters
+     * @throws IllegalStateException on a tensor-parallel model, if this or an existing adapter
+     *     trains base parameters, or inside {@link #forAdapterRows}
      */
     public void addAdapter(String name, LoRAConfig config) {
         checkNotUnloaded();
+        checkNoRowsOpen("adding an adapter");
         AdapterNames.check(name);
         if (configs.containsKey(name)) {
             throw new IllegalArgumentException(
@@ -304,10 +305,11 @@ public class LoRAModel extends PeftModel {
      *
      * @param name an inactive, unmerged adapter
      * @throws IllegalArgumentException if the model has no such adapter
-     * @throws IllegalStateException if it is active or merged
+     * @throws IllegalStateException if it is active or merged, or inside {@link #forAdapterRows}
      */
     public void deleteAdapter(String name) {
         checkNotUnloaded();
+        checkNoRowsOpen("deleting an adapter");
         checkKnown(name);
         if (active.contains(name)) {
             throw new IllegalStateException(
@@ -328,6 +330,13 @@ public class LoRAModel extends PeftModel {
             }
         }
         configs.remove(name);
+    }
+
+    private void checkNoRowsOpen(String action) {
+        if (rowsOpen) {
+            throw new IllegalStateException(
+                    "a mixed-batch scope (forAdapterRows) is open; close it before " + action);
+        }
     }
 
     private void checkKnown(String name) {

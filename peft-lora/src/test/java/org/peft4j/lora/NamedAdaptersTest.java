@@ -511,6 +511,14 @@ class NamedAdaptersTest {
                                     new NDList(input(2, 1)),
                                     true));
             assertThrows(IllegalStateException.class, () -> model.forAdapterRows(List.of("b")));
+            // the rows' adapters stay as the scope found them
+            model.setAdapter("default");
+            assertThrows(IllegalStateException.class, () -> model.deleteAdapter("b"));
+            assertThrows(
+                    IllegalStateException.class,
+                    () ->
+                            model.addAdapter(
+                                    "c", LoRAConfig.builder().setTargetModules("0").build()));
         }
         model.merge();
         assertThrows(IllegalStateException.class, () -> model.forAdapterRows(List.of("b")));
