@@ -106,6 +106,45 @@ public final class AdapterNames {
         return names;
     }
 
+    /** Reads one named adapter of a saved set from its subfolder. */
+    @FunctionalInterface
+    public interface SubfolderLoader {
+
+        /**
+         * Reads the adapter.
+         *
+         * @param subfolder the adapter's folder
+         * @param name the adapter's name, the folder's
+         * @throws IOException if a file cannot be read
+         */
+        void load(Path subfolder, String name) throws IOException;
+    }
+
+    /**
+     * Reads one named adapter of a saved set, so that a failure names the adapter and its folder:
+     * its message is prefixed with {@code the <kind> "<name>" in <subfolder>: }, its type kept.
+     *
+     * @param kind what the method calls an adapter in messages ({@code adapter}, {@code prefix})
+     * @param dir the saved set's directory
+     * @param name the adapter, one of {@link #subfolders}
+     * @param loader what reads it
+     * @throws IOException if a file cannot be read
+     */
+    public static void loadSubfolder(String kind, Path dir, String name, SubfolderLoader loader)
+            throws IOException {
+        Path subfolder = dir.resolve(name);
+        String where = "the " + kind + " \"" + name + "\" in " + subfolder + ": ";
+        try {
+            loader.load(subfolder, name);
+        } catch (IOException e) {
+            throw new IOException(where + e.getMessage(), e);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException(where + e.getMessage(), e);
+        } catch (IllegalStateException e) {
+            throw new IllegalStateException(where + e.getMessage(), e);
+        }
+    }
+
     private static boolean holdsConfig(Path dir, String seedConfigFile, String peftType) {
         if (Files.isRegularFile(dir.resolve(seedConfigFile))) {
             return true;

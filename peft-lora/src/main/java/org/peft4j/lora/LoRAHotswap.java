@@ -43,12 +43,8 @@ final class LoRAHotswap {
                             + "); load it with loadAdapter instead");
         }
         Set<String> layers = model.getLoRALayers(name).keySet();
-        Set<String> targeted =
-                LoRATargets.select(
-                        model.getBaseModel(),
-                        config.getTargetModules(),
-                        config.getExcludeModules());
-        targeted.retainAll(LoRATargets.linearPaths(model.getBaseModel()));
+        // the Linear layers the new config adapts, those that already carry adapters included
+        Set<String> targeted = LoRATargets.find(model.getBaseModel(), config, true).keySet();
         if (!targeted.equals(layers)) {
             Set<String> missing = new LinkedHashSet<>(layers);
             missing.removeAll(targeted);

@@ -324,8 +324,7 @@ public class LoRAModel extends PeftModel {
             LoRALinear layer = entry.getValue();
             layer.deleteAdapter(name);
             if (layer.getBranches().isEmpty()) {
-                restoreInputShapes(layer, layer.getBaseLayer());
-                BlockReplacer.replace(getBaseModel(), entry.getKey(), layer.getBaseLayer());
+                putBackOriginal(entry.getKey(), layer);
                 layers.remove(entry.getKey());
             }
         }
@@ -683,15 +682,19 @@ public class LoRAModel extends PeftModel {
         checkNotUnloaded();
         for (Map.Entry<String, LoRALinear> entry : layers.entrySet()) {
             LoRALinear layer = entry.getValue();
-            Linear original = layer.getBaseLayer();
-            restoreInputShapes(layer, original);
-            BlockReplacer.replace(getBaseModel(), entry.getKey(), original);
+            putBackOriginal(entry.getKey(), layer);
             for (Parameter parameter : layer.adapterParameters()) {
                 parameter.close();
             }
         }
         unloaded = true;
         return getBaseModel();
+    }
+
+    /** Puts a layer's original {@link Linear} back at its path in the base model. */
+    private void putBackOriginal(String path, LoRALinear layer) {
+        restoreInputShapes(layer, layer.getBaseLayer());
+        BlockReplacer.replace(getBaseModel(), path, layer.getBaseLayer());
     }
 
     /**
@@ -799,27 +802,13 @@ public class LoRAModel extends PeftModel {
             List<String> named =
                     AdapterNames.subfolders(dir, LoRAConfig.SEED_CONFIG_FILE, LoRAConfig.PEFT_TYPE);
             for (String name : named) {
-                loadNamed(lora, dir.resolve(name), name);
+                AdapterNames.loadSubfolder("adapter", dir, name, lora::loadAdapter);
             }
         } catch (IOException | RuntimeException e) {
             lora.unload();
             throw e;
         }
         return lora;
-    }
-
-    /** Loads a subfolder of a saved set, its failure naming the adapter and its folder. */
-    private static void loadNamed(LoRAModel lora, Path sub, String name) throws IOException {
-        String where = "the adapter \"" + name + "\" in " + sub + ": ";
-        try {
-            lora.loadAdapter(sub, name);
-        } catch (IOException e) {
-            throw new IOException(where + e.getMessage(), e);
-        } catch (IllegalArgumentException e) {
-            throw new IllegalArgumentException(where + e.getMessage(), e);
-        } catch (IllegalStateException e) {
-            throw new IllegalStateException(where + e.getMessage(), e);
-        }
     }
 
     private void checkNotUnloaded() {

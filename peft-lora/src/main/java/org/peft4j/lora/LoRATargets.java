@@ -77,19 +77,6 @@ final class LoRATargets {
         return Collections.unmodifiableMap(found);
     }
 
-    /** Returns the paths of the {@code Linear} blocks of {@code root}, adapted or not. */
-    static Set<String> linearPaths(Block root) {
-        Set<String> out = new LinkedHashSet<>();
-        BlockPaths.blocks(root)
-                .forEach(
-                        (path, block) -> {
-                            if (block instanceof Linear) {
-                                out.add(path);
-                            }
-                        });
-        return out;
-    }
-
     /**
      * Returns the paths, among every block path of {@code root} but the root, that a target
      * matcher selects, in tree order, whatever their type.

@@ -174,16 +174,8 @@ final class PrefixCheckpoint {
         }
         try {
             for (String name : named) {
-                Path sub = dir.resolve(name);
-                try {
-                    loadNamed(model, sub, name);
-                } catch (IOException e) {
-                    throw new IOException(
-                            "the prefix \"" + name + "\" in " + sub + ": " + e.getMessage(), e);
-                } catch (IllegalArgumentException e) {
-                    throw new IllegalArgumentException(
-                            "the prefix \"" + name + "\" in " + sub + ": " + e.getMessage(), e);
-                }
+                AdapterNames.loadSubfolder(
+                        "prefix", dir, name, (sub, n) -> loadNamed(model, sub, n));
             }
         } catch (IOException | RuntimeException e) {
             trainable.forEach((p, was) -> p.freeze(!was));

@@ -260,10 +260,7 @@ public final class Benchmark {
             return;
         }
         LoRAModel lora = lora(llama);
-        for (LoRALinear layer : lora.getLoRALayers().values()) {
-            NDArray b = layer.getLoraB().getArray();
-            b.addi(manager.randomNormal(0, 0.01f, b.getShape(), b.getDataType()));
-        }
+        perturb(lora, LoRAModel.DEFAULT_ADAPTER, manager);
         counts(lora, out);
         boolean merged = "merged".equals(mode);
         // The base model's time is taken in this JVM, alternating with the adapted model's, from
@@ -307,10 +304,7 @@ public final class Benchmark {
             lora.addAdapter("adapter" + i, lora.getPeftConfig());
         }
         for (String name : adapters) {
-            for (LoRALinear layer : lora.getLoRALayers(name).values()) {
-                NDArray b = layer.getBranch(name).getLoraB().getArray();
-                b.addi(manager.randomNormal(0, 0.01f, b.getShape(), b.getDataType()));
-            }
+            perturb(lora, name, manager);
         }
         counts(lora, out);
         ParameterStore parameters = new ParameterStore(manager, false);
@@ -339,6 +333,14 @@ public final class Benchmark {
         out.put("per_adapter_passes_ms_per_step", seconds[1] * 1e3);
         out.put("speed_vs_per_adapter_passes", seconds[2]);
         out.put("compared_pairs", pairs);
+    }
+
+    /** Gives an adapter's B small random values, so that its branch computes something. */
+    private static void perturb(LoRAModel lora, String name, NDManager manager) {
+        for (LoRALinear layer : lora.getLoRALayers(name).values()) {
+            NDArray b = layer.getBranch(name).getLoraB().getArray();
+            b.addi(manager.randomNormal(0, 0.01f, b.getShape(), b.getDataType()));
+        }
     }
 
     @SuppressWarnings("try") // the scope frees every array of a step
